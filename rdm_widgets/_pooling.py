@@ -1,0 +1,112 @@
+"""Pooling over the sequence (token) axis of transformer features.
+
+Language and vision transformers give one vector per token, ``[seq, D]`` or
+``[1, seq, D]``, and the number of tokens usually differs between stimuli. An
+RDM needs one fixed-length vector per stimulus, so such layers are pooled over
+the sequence axis: mean or max over tokens, or the first (``[CLS]``) or last
+token. The registry is a plain dict so that new poolings can be added without
+touching the readers.
+"""
+from __future__ import annotations
+
+from typing import Callable, Dict
+
+import numpy as np
+
+from ._validate import check_option
+
+__all__ = ["POOLINGS", "pool_features", "check_pooling", "is_sequence_shape", "sequence_axis"]
+
+
+def _mean(x: np.ndarray, axis: int) -> np.ndarray:
+    # accumulate in at least float32 so that float16 features do not lose precision
+    acc = np.result_type(x.dtype, np.float32)
+    return np.mean(x, axis=axis, dtype=acc)
+
+
+def _max(x: np.ndarray, axis: int) -> np.ndarray:
+    return np.max(x, axis=axis)
+
+
+def _first(x: np.ndarray, axis: int) -> np.ndarray:
+    return np.take(x, 0, axis=axis)
+
+
+def _last(x: np.ndarray, axis: int) -> np.ndarray:
+    return np.take(x, x.shape[axis] - 1, axis=axis)
+
+
+#: name -> ``f(x, axis) -> x`` reduced over ``axis`` (the sequence axis).
+POOLINGS: Dict[str, Callable[[np.ndarray, int], np.ndarray]] = {
+    "mean": _mean,
+    "max": _max,
+    "first": _first,
+    "last": _last,
+}
+
+
+def check_pooling(pooling):
+    """Validate a pooling name; return its canonical spelling or None.
+
+    Raises
+    ------
+    ValueError
+        If ``pooling`` is not a registered name (the message suggests the closest).
+    """
+    if pooling is None:
+        return None
+    return check_option("pooling", pooling, POOLINGS)
+
+
+def is_sequence_shape(shape) -> bool:
+    """Whether a per-stimulus feature shape has a token (sequence) axis.
+
+    ``[seq, D]`` with ``seq != 1`` and ``[1, seq, D]`` are sequences; conv maps
+    ``[1, C, H, W]``, vectors ``[1, D]`` / ``[D]`` and ``[C, H, W]`` are not.
+
+    Parameters
+    ----------
+    shape : tuple of int
+        Shape of one stimulus' features (batch axis of 1 included if stored).
+    """
+    shape = tuple(shape)
+    if len(shape) == 2:
+        return shape[0] != 1
+    if len(shape) == 3:
+        return shape[0] == 1
+    return False
+
+
+def sequence_axis(shape) -> int:
+    """Index of the sequence axis in a per-stimulus shape with a sequence.
+
+    ``[seq, D]`` -> 0 and ``[1, seq, D]`` -> 1.
+    """
+    return 0 if len(tuple(shape)) == 2 else 1
+
+
+def pool_features(x: np.ndarray, pooling: str, axis: int = 0) -> np.ndarray:
+    """Pool features over their sequence axis.
+
+    Parameters
+    ----------
+    x : np.ndarray, shape (..., seq, ..., D)
+        Features; ``axis`` indexes the sequence axis (e.g. ``(seq, D)`` with
+        ``axis=0`` or ``(N, seq, D)`` with ``axis=1``).
+    pooling : {'mean', 'max', 'first', 'last'}
+        How to reduce the sequence axis.
+    axis : int
+        The sequence axis.
+
+    Returns
+    -------
+    np.ndarray
+        ``x`` with ``axis`` removed (e.g. ``(D,)`` or ``(N, D)``).
+    """
+    name = check_option("pooling", pooling, POOLINGS)
+    x = np.asarray(x)
+    if x.ndim == 0:
+        raise ValueError("Cannot pool a 0-d array: features need a sequence axis.")
+    if x.shape[axis] == 0:
+        raise ValueError(f"Cannot pool features of shape {x.shape}: the sequence axis {axis} is empty.")
+    return POOLINGS[name](x, axis)

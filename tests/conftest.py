@@ -1,0 +1,19 @@
+"""Shared test fixtures.
+
+Real data: ``rdm_widgets/demo_data`` (bundled copy, always present) and
+``../shared/data`` beside the repository (present on the developers' machines and in CI).
+"""
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """Path of ../shared/data; skips when it is not beside the repository."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip("../shared/data is not available")
+    return SHARED_DATA

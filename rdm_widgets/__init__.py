@@ -2,9 +2,46 @@
 
 The compute core (this package) never imports ipywidgets or plotly; widgets live
 in :mod:`rdm_widgets.widgets` and plotting helpers import plotly lazily.
+
+Main entry points
+-----------------
+RDMCreator
+    ``RDMCreator(device='cpu', verbose=False).create_rdms(feature_path, save_path, ...)``
+    writes one RDM per layer of DNN features.
+LayerRDM
+    One RDM with its stimuli, layer name and metadata; ``LayerRDM.from_file(path).plot()``.
+eeg_rdm
+    Time-resolved EEG/MEG RDMs by pairwise decoding (exact vs scikit-learn's LDA).
+compare_rdms, noise_ceiling, rsa_timecourse
+    Representational similarity analysis.
 """
 from ._progress import Cancelled
+from .creator import RDMCreator
+from .distances import available_distances, pairwise_distances, register_distance
+from .eeg import TimeResolvedRDM, eeg_rdm
+from .features import FeatureSource, open_features
+from .rdm import LayerRDM, load_rdm_stack, load_rdms
+from .rsa import RSAResult, compare_rdms, leave_one_subject_out, noise_ceiling, rsa_timecourse
 
 __version__ = "0.1.0"
 
-__all__ = ["Cancelled", "__version__"]
+__all__ = [
+    "Cancelled",
+    "RDMCreator",
+    "LayerRDM",
+    "load_rdms",
+    "load_rdm_stack",
+    "open_features",
+    "FeatureSource",
+    "pairwise_distances",
+    "available_distances",
+    "register_distance",
+    "eeg_rdm",
+    "TimeResolvedRDM",
+    "compare_rdms",
+    "noise_ceiling",
+    "leave_one_subject_out",
+    "rsa_timecourse",
+    "RSAResult",
+    "__version__",
+]

@@ -15,7 +15,8 @@ import numpy as np
 
 from ._validate import check_option
 
-__all__ = ["POOLINGS", "pool_features", "check_pooling", "is_sequence_shape", "sequence_axis"]
+__all__ = ["POOLINGS", "pool_features", "check_pooling", "is_sequence_shape", "sequence_axis",
+           "is_ambiguous_shape", "same_but_length", "shape_mismatch_error", "varying_length_error"]
 
 
 def _mean(x: np.ndarray, axis: int) -> np.ndarray:
@@ -83,6 +84,45 @@ def sequence_axis(shape) -> int:
     ``[seq, D]`` -> 0 and ``[1, seq, D]`` -> 1.
     """
     return 0 if len(tuple(shape)) == 2 else 1
+
+
+def is_ambiguous_shape(shape) -> bool:
+    """``[1, D]``: a vector, or a one-token sequence whose other stimuli have more tokens."""
+    return len(tuple(shape)) == 2 and shape[0] == 1
+
+
+def same_but_length(shape, ref) -> bool:
+    """Whether ``shape`` equals the sequence shape ``ref`` except for the sequence length."""
+    shape, ref = tuple(shape), tuple(ref)
+    if len(shape) != len(ref) or len(ref) not in (2, 3):
+        return False
+    ax = sequence_axis(ref)
+    return shape[:ax] + shape[ax + 1:] == ref[:ax] + ref[ax + 1:]
+
+
+def shape_mismatch_error(layer, name, shape, ref_name, ref) -> ValueError:
+    """The error for a stimulus whose feature shape differs from the first stimulus'."""
+    hint = ""
+    if same_but_length(shape, ref):
+        hint = " If this is a token sequence, pass pooling='mean', 'max', 'first' or 'last'."
+    return ValueError(
+        f"Layer {layer!r} has shape {tuple(shape)} in {name!r} but {tuple(ref)} in {ref_name!r}. "
+        "Every stimulus must have the same feature shape for a layer "
+        f"(only the sequence length of [seq, D] / [1, seq, D] layers may vary).{hint}"
+    )
+
+
+def varying_length_error(layer, varying) -> ValueError:
+    """The error for variable-length sequences without pooling.
+
+    ``varying`` is ``(name_a, shape_a, name_b, shape_b)``.
+    """
+    name_a, shape_a, name_b, shape_b = varying
+    return ValueError(
+        f"Layer {layer!r} has sequences of different lengths: shape {shape_b} in {name_b!r} "
+        f"but {shape_a} in {name_a!r}. Pass pooling='mean', 'max', 'first' or 'last' to pool "
+        "over the sequence axis."
+    )
 
 
 def pool_features(x: np.ndarray, pooling: str, axis: int = 0) -> np.ndarray:

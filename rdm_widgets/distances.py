@@ -1,0 +1,624 @@
+"""Pairwise distances between stimulus feature vectors, in torch, chunked, on CPU or GPU.
+
+A distance is registered once with :func:`register_distance` and is made of
+
+- an optional *preprocess* step (``'center_rows'``, ``'center_columns'``, ``'rank_rows'``)
+  run by :func:`pairwise_distances` while it converts ``x`` to the working dtype and device,
+  row chunk by row chunk, in the higher of the input's and the working precision. It
+  produces a fresh (N, D) tensor that the distance owns (so a float64 array with a
+  large common offset is centred *before* it is rounded to float32); with
+  ``overwrite_x=True`` a contiguous array already in the working dtype is used in place;
+- ``prepare(x) -> state``: global statistics, computed once. ``x`` is that owned working
+  copy, so ``prepare`` may modify it in place (no further copy of the features);
+- ``block(state, rows) -> (len(rows), N)``: one block of rows of the RDM.
+
+``chunk_size`` bounds the rows per block: beyond the working copy of the features and
+what ``prepare`` stores (listed below), the extra memory is one ``(chunk_size, N)`` block
+plus the ``(N, N)`` result (kept on the CPU). Computation happens in ``dtype``
+(float32 by default; Net2Brain silently upcasts to float64, which doubles memory and time).
+
+What each built-in distance's ``prepare`` stores (besides the working copy it reuses):
+
+=============  ==================  =====================================================
+name           preprocess          prepare stores
+=============  ==================  =====================================================
+correlation    center_rows         rows scaled to unit norm, in place (no extra copy)
+cosine         (none)              rows scaled to unit norm, in place
+spearman       rank_rows           average ranks (as scipy.stats.rankdata), centred, unit norm
+euclidean      center_columns      squared row norms (N,)
+sqeuclidean    center_columns      squared row norms (N,)
+manhattan      center_columns      nothing (``torch.cdist(p=1)``)
+chebyshev      center_columns      nothing (``torch.cdist(p=inf)``)
+mahalanobis    center_columns      D <= N: whitened rows (N, D) + squared norms;
+                                   D > N: the (N, N) whitened Gram matrix (no D x D matrix)
+=============  ==================  =====================================================
+
+Numerics: euclidean-type distances use the Gram identity on column-centred data (they are
+translation invariant, and centring removes the float32 cancellation a large common offset
+would cause), negative squared distances from rounding are clamped to 0, and pairs whose
+squared distance is below 1% (float32) of ``|x_i|^2 + |x_j|^2`` -- where the identity has
+lost digits, e.g. tight clusters far from the centroid -- are recomputed directly in
+float64. Every built-in
+RDM is symmetrised (mean of the two triangles) and has an exact zero diagonal;
+correlation, cosine and spearman are clipped to [0, 2].
+
+Degenerate rows: a constant feature vector has no correlation (or spearman) and an
+all-zero vector has no cosine. :func:`pairwise_distances` then warns with a
+:class:`DegenerateRowsWarning` (a ``RuntimeWarning`` whose ``indices`` attribute lists the
+rows) and defines the value as **1 to every other row** (the distance of uncorrelated
+vectors) **and 0 on the diagonal**. :func:`degenerate_rows` returns those indices so that
+callers can name the stimuli.
+
+Mahalanobis uses the covariance of the features across stimuli with Ledoit-Wolf shrinkage,
+``S = (1 - s) Xc'Xc / N + s * mu * I`` with ``mu = trace(Xc'Xc / N) / D`` and the shrinkage
+``s`` of :func:`sklearn.covariance.ledoit_wolf` (computed here from N x N quantities).
+When ``D > N`` the inverse is applied through the (N, N) Gram matrix (Woodbury identity).
+The small eigen-decompositions run in float64 whatever ``dtype``; if the shrunk
+covariance is singular (shrinkage 0 with rank-deficient data) its pseudo-inverse is used.
+"""
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from typing import Callable, Optional
+
+import numpy as np
+import torch
+
+from ._progress import ProgressReporter
+from ._validate import check_finite, check_option, check_positive_int, check_type
+
+__all__ = [
+    "register_distance", "available_distances", "resolve_distance", "pairwise_distances",
+    "degenerate_rows", "DegenerateRowsWarning", "DistanceSpec",
+]
+
+#: elements per row chunk of the preprocessing pass (bounds its temporary memory)
+_PREP_ELEMENTS = 1 << 22
+
+
+class DegenerateRowsWarning(RuntimeWarning):
+    """Constant / all-zero rows under a scale-invariant distance; ``.indices`` lists them."""
+
+    def __init__(self, message: str, indices=()):
+        super().__init__(message)
+        self.indices = np.asarray(indices, dtype=np.int64)
+
+
+@dataclass(frozen=True)
+class DistanceSpec:
+    """One registered distance (see the module docstring), or a custom callable."""
+
+    name: str
+    block: Optional[Callable] = None
+    prepare: Optional[Callable] = None
+    preprocess: Optional[str] = None
+    degenerate: Optional[Callable] = None   # (N, D) tensor -> (N,) bool tensor
+    symmetric: bool = True
+    func: Optional[Callable] = None          # custom f(x (N, D)) -> (N, N)
+    aliases: tuple = ()
+
+
+_REGISTRY: dict[str, DistanceSpec] = {}
+_ALIASES: dict[str, str] = {}                # lower-case alias -> canonical name
+
+
+# ----------------------------------------------------------------------------- preprocessing
+def _average_ranks(x: torch.Tensor) -> torch.Tensor:
+    """Ranks (1..D) along dim 1, ties get their average rank (``scipy.stats.rankdata``)."""
+    n, d = x.shape
+    values, order = torch.sort(x, dim=1)
+    pos = torch.arange(d, device=x.device).expand(n, d)
+    new = torch.ones_like(values, dtype=torch.bool)
+    new[:, 1:] = values[:, 1:] != values[:, :-1]          # first element of each tie group
+    last = torch.ones_like(new)
+    last[:, :-1] = new[:, 1:]                              # last element of each tie group
+    start = torch.where(new, pos, torch.zeros_like(pos)).cummax(dim=1).values
+    end = torch.where(last, pos, torch.full_like(pos, d - 1)).flip(1).cummin(dim=1).values.flip(1)
+    avg = (start + end).to(x.dtype) / 2 + 1
+    return torch.empty_like(avg).scatter_(1, order, avg)
+
+
+# chunk transforms: (chunk in the wide dtype, column mean or None) -> values to store
+def _center_rows(chunk, col_mean):
+    return chunk, chunk.mean(dim=1, keepdim=True)    # (a, b) means a - b, fused on store
+
+
+def _center_columns(chunk, col_mean):
+    return chunk, col_mean
+
+
+def _rank_rows(chunk, col_mean):
+    return _average_ranks(chunk), (chunk.shape[1] + 1) / 2
+
+
+#: preprocess name -> (needs the column mean, chunk transform)
+_PREPROCESS = {
+    None: (False, lambda chunk, col_mean: (chunk, None)),
+    "center_rows": (False, _center_rows),
+    "center_columns": (True, _center_columns),
+    "rank_rows": (False, _rank_rows),
+}
+
+
+def _source(x) -> torch.Tensor:
+    """``x`` as a tensor without copying (read-only arrays too: they are only read here)."""
+    if isinstance(x, torch.Tensor):
+        return x.detach()
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*not writable.*")
+        return torch.as_tensor(x)
+
+
+def _all_finite(t: torch.Tensor) -> bool:
+    # a sum is NaN/inf if any element is (one fast reduction; row sums vectorise far better
+    # than a full one on CPU); only a non-finite sum (maybe mere overflow) needs the exact,
+    # much slower elementwise test
+    if t.dtype.is_floating_point and not bool(torch.isfinite(t.sum(dim=-1)).all()):
+        return bool(torch.isfinite(t).all())
+    return True
+
+
+def _too_large(x, dtype):
+    check_finite("x", x)                             # raises first if x holds NaN or inf
+    src = _source(x)
+    raise ValueError(f"x has values too large for {dtype} (max |x| = {float(src.abs().max()):.3g}). "
+                     "Use dtype='float64' or rescale the features.")
+
+
+def _working_copy(x, preprocess, device, dtype, overwrite=False) -> torch.Tensor:
+    """Preprocessed (N, D) copy of ``x`` in ``dtype`` on ``device``, built row chunk by chunk.
+
+    With ``overwrite`` and ``x`` already contiguous in ``dtype`` on ``device`` (and writeable),
+    ``x``'s own memory is used (no copy: half the memory, no page faults for a new buffer).
+
+    Arithmetic runs in float64 when the input or the working dtype is float64, so that
+    e.g. a float64 input with a large offset is centred before rounding to float32.
+    Non-finite input raises ValueError; the checks ride on reductions that are computed
+    anyway (a mean is finite only if every value is), because every extra pass over
+    the features costs time.
+    """
+    src = _source(x)
+    n, d = src.shape
+    wide = torch.float64 if torch.float64 in (src.dtype, dtype) else dtype
+    if torch.device(device).type == "mps":          # MPS has no float64
+        wide = dtype
+    step = max(1, _PREP_ELEMENTS // max(d, 1))
+    needs_mean, transform = _PREPROCESS[preprocess]
+    col_mean = None
+    if needs_mean:
+        col_mean = torch.zeros(d, dtype=wide, device=device)
+        for s in range(0, n, step):
+            col_mean += src[s:s + step].to(device=device, dtype=wide).sum(dim=0)
+        col_mean /= n
+        if not _all_finite(col_mean):
+            _too_large(x, dtype)
+    in_place = (overwrite and src.dtype == dtype == wide and src.device == torch.device(device)
+                and src.is_contiguous() and not (isinstance(x, np.ndarray) and not x.flags.writeable))
+    out = src if in_place else torch.empty((n, d), dtype=dtype, device=device)
+    for s in range(0, n, step):
+        chunk = src[s:s + step].to(device=device, dtype=wide)
+        values, minus = transform(chunk, col_mean)
+        if not _all_finite(chunk if minus is None or preprocess == "rank_rows" else minus):
+            _too_large(x, dtype)
+        view = out[s:s + step]
+        if minus is None:
+            if not in_place:
+                view.copy_(values)
+        elif values.dtype == dtype:
+            torch.sub(values, minus, out=view)       # no temporary chunk
+        else:
+            view.copy_(values - minus)
+        if wide != dtype and not _all_finite(view):  # narrowing cast overflowed
+            _too_large(x, dtype)
+    return out
+
+
+# ----------------------------------------------------------------------------- built-ins
+# amax and amin separately: on CPU they are ~10x faster than torch.aminmax along dim 1
+def _constant_rows(x: torch.Tensor) -> torch.Tensor:
+    return x.amax(dim=1) == x.amin(dim=1)
+
+
+def _zero_rows(x: torch.Tensor) -> torch.Tensor:
+    return (x.amax(dim=1) == 0) & (x.amin(dim=1) == 0)   # no |x| temporary
+
+
+def _prepare_unit_rows(x):
+    """Scale rows to unit norm in place (zero rows stay zero); returns ``x``."""
+    norms = torch.linalg.vector_norm(x, dim=1, keepdim=True)
+    return x.div_(norms.clamp_min_(torch.finfo(x.dtype).tiny))
+
+
+def _block_one_minus_dot(z, rows):
+    one = torch.ones((), dtype=z.dtype, device=z.device)
+    return torch.addmm(one, z[rows], z.T, alpha=-1).clamp_(0, 2)   # 1 - z_i . z_j in one GEMM
+
+
+def _prepare_sqnorms(x):
+    return x, torch.linalg.vector_norm(x, dim=1).square_()
+
+
+#: below this fraction of ``|x_i|^2 + |x_j|^2`` a Gram-trick squared distance has lost too many
+#: digits to cancellation (points close together but far from the centroid); such pairs are
+#: recomputed directly in float64
+_CANCEL_FRACTION = {torch.float32: 1e-2, torch.float64: 1e-7}
+
+
+def _refine_sqeuclidean_(d2, x, rows, sq):
+    """Recompute, as ``sum((x_i - x_j)**2)`` in float64, the entries hit by cancellation."""
+    frac = _CANCEL_FRACTION.get(x.dtype, 1e-2)
+    close = d2 < frac * (sq[rows, None] + sq[None, :])
+    close[torch.arange(d2.shape[0], device=d2.device), torch.arange(rows.start, rows.stop, device=d2.device)] = False
+    pairs = close.nonzero()
+    step = max(1, _PREP_ELEMENTS // max(x.shape[1], 1))
+    for s in range(0, pairs.shape[0], step):
+        i, j = pairs[s:s + step].unbind(1)
+        wide = x.dtype if x.device.type == "mps" else torch.float64
+        diff = x[i + rows.start].to(wide) - x[j].to(wide)
+        d2[i, j] = diff.square_().sum(dim=1).to(d2.dtype)
+    return d2
+
+
+def _block_sqeuclidean(state, rows):
+    x, sq = state
+    g = torch.mm(x[rows], x.T)
+    d2 = g.mul_(-2).add_(sq[rows, None]).add_(sq[None, :]).clamp_min_(0)
+    return _refine_sqeuclidean_(d2, x, rows, sq)
+
+
+def _block_euclidean(state, rows):
+    return _block_sqeuclidean(state, rows).sqrt_()
+
+
+def _block_manhattan(x, rows):
+    return torch.cdist(x[rows], x, p=1)
+
+
+def _block_chebyshev(x, rows):
+    return torch.cdist(x[rows], x, p=float("inf"))
+
+
+def _ledoit_wolf(gram64: torch.Tensor, n: int, p: int, sq_rows: torch.Tensor):
+    """Ledoit-Wolf shrinkage and ``mu`` as in sklearn, from ``Xc'Xc`` or ``Xc Xc'``.
+
+    ``||Xc'Xc||_F == ||Xc Xc'||_F`` and ``sum((X**2)'(X**2)) == sum(row_sq_norms**2)``, so
+    the same formula works from either Gram matrix.
+    """
+    trace = float(torch.trace(gram64))
+    mu = trace / (n * p)
+    delta_ = float(gram64.square().sum()) / n ** 2
+    beta_ = float(sq_rows.square().sum())
+    beta = (beta_ / n - delta_) / (p * n)
+    delta = (delta_ - 2 * mu * trace / n + p * mu ** 2) / p
+    beta = min(beta, delta)
+    return (0.0 if beta == 0 else beta / delta), mu
+
+
+def _prepare_mahalanobis(x):
+    n, p = x.shape
+    sq = torch.linalg.vector_norm(x, dim=1, dtype=torch.float64).square()
+    if float(sq.sum()) == 0:
+        raise ValueError("mahalanobis: all stimuli have identical features; the covariance is zero.")
+    if p > n:
+        # Woodbury / eigen form: with K = Xc Xc' = U diag(l) U' and S = a I + b Xc'Xc,
+        # Xc S^-1 Xc' = U diag(l / (a + b l)) U' -- only N x N matrices are formed.
+        k = torch.mm(x, x.T).to(torch.float64)
+        k = (k + k.T) / 2
+        shrink, mu = _ledoit_wolf(k, n, p, sq)
+        a, b = shrink * mu, (1 - shrink) / n
+        lam, u = torch.linalg.eigh(k)
+        lam = lam.clamp_min(0)
+        tol = lam.max() * n * torch.finfo(torch.float64).eps
+        gain = torch.where(lam > tol, lam / (a + b * lam.clamp_min(tol)), torch.zeros_like(lam))
+        m = ((u * gain) @ u.T).to(x.dtype)
+        return "gram", m, torch.diagonal(m).clone()
+    c = torch.mm(x.T, x).to(torch.float64)
+    c = (c + c.T) / 2
+    shrink, mu = _ledoit_wolf(c, n, p, sq)
+    cov = (1 - shrink) / n * c + shrink * mu * torch.eye(p, dtype=torch.float64, device=x.device)
+    e, v = torch.linalg.eigh(cov)
+    tol = e.max() * p * torch.finfo(torch.float64).eps
+    inv_sqrt = torch.where(e > tol, e.clamp_min(tol).rsqrt(), torch.zeros_like(e))
+    w = torch.mm(x, (v * inv_sqrt).to(x.dtype))      # whitened rows; x is dropped by the caller
+    return ("rows",) + _prepare_sqnorms(w)
+
+
+def _block_mahalanobis(state, rows):
+    if state[0] == "rows":
+        return _block_euclidean(state[1:], rows)
+    _, m, diag = state
+    d2 = m[rows].mul(-2).add_(diag[rows, None]).add_(diag[None, :])
+    return d2.clamp_min_(0).sqrt_()
+
+
+# ----------------------------------------------------------------------------- registry
+def register_distance(name: str, block_fn: Callable, prepare: Optional[Callable] = None,
+                      aliases=(), *, preprocess: Optional[str] = None,
+                      degenerate: Optional[Callable] = None, symmetric: bool = True,
+                      overwrite: bool = False) -> DistanceSpec:
+    """Add a distance to the registry used by :func:`pairwise_distances`.
+
+    Parameters
+    ----------
+    name : str
+        Canonical name (case-insensitive).
+    block_fn : callable
+        ``block_fn(state, rows: slice) -> (len(rows), N)`` tensor, on the working device.
+    prepare : callable or None
+        ``prepare(x: (N, D) tensor) -> state`` (global statistics). ``x`` is a fresh copy
+        owned by the computation, so it may be modified in place. None: state is ``x``.
+    aliases : iterable of str
+        Synonyms accepted by :func:`resolve_distance`.
+    preprocess : {None, 'center_rows', 'center_columns', 'rank_rows'}
+        Transform applied while ``x`` is converted (see the module docstring).
+    degenerate : callable or None
+        ``degenerate(x (N, D) tensor) -> (N,) bool`` rows for which the distance is
+        undefined; they get distance 1 to all other rows and a warning.
+    symmetric : bool
+        Average the result with its transpose and set an exact zero diagonal.
+    overwrite : bool
+        Replace an existing distance of the same name (otherwise ValueError).
+
+    Returns
+    -------
+    DistanceSpec
+    """
+    check_type("name", name, str)
+    if not callable(block_fn) or (prepare is not None and not callable(prepare)):
+        raise TypeError("register_distance: 'block_fn' and 'prepare' must be callables "
+                        "(prepare may be None).")
+    check_option("preprocess", "none" if preprocess is None else preprocess,
+                 ["none"] + [k for k in _PREPROCESS if k])
+    aliases = (aliases,) if isinstance(aliases, str) else tuple(aliases)
+    canon = name.lower()
+    taken = [k for k in (canon, *map(str.lower, aliases))
+             if (k in _REGISTRY or k in _ALIASES) and _ALIASES.get(k, k) != canon]
+    if (canon in _REGISTRY or taken) and not overwrite:
+        raise ValueError(f"Distance name(s) {sorted(set(taken) | ({canon} & _REGISTRY.keys()))} "
+                         "already registered; pass overwrite=True to replace.")
+    spec = DistanceSpec(canon, block_fn, prepare, preprocess, degenerate, bool(symmetric),
+                        aliases=tuple(a.lower() for a in aliases))
+    _REGISTRY[canon] = spec
+    _ALIASES.update({a: canon for a in spec.aliases})
+    return spec
+
+
+def available_distances(include_aliases: bool = True) -> list[str]:
+    """Canonical distance names, each followed by its synonyms when ``include_aliases``."""
+    names = []
+    for canon, spec in _REGISTRY.items():
+        names.append(canon)
+        if include_aliases:
+            names.extend(spec.aliases)
+    return names
+
+
+def resolve_distance(distance) -> tuple[str, DistanceSpec]:
+    """Return ``(canonical_name, spec)`` for a name (case-insensitive, synonyms) or callable.
+
+    A callable ``f(x: (N, D) tensor) -> (N, N)`` gives ``(f.__name__, spec)`` with
+    ``spec.func = f``. Unknown names raise ValueError listing the allowed names and the
+    closest match.
+    """
+    if isinstance(distance, DistanceSpec):
+        return distance.name, distance
+    if callable(distance) and not isinstance(distance, str):
+        name = getattr(distance, "__name__", type(distance).__name__)
+        return name, DistanceSpec(name, func=distance, symmetric=False)
+    name = check_option("distance", distance, available_distances(),
+                        extra="Or pass a callable f(x) -> (N, N), or add one with register_distance().")
+    canon = _ALIASES.get(name, name)
+    return canon, _REGISTRY[canon]
+
+
+for _args, _kw in [
+    (("correlation", _block_one_minus_dot, _prepare_unit_rows, ("pearson",)),
+     dict(preprocess="center_rows", degenerate=_constant_rows)),
+    (("cosine", _block_one_minus_dot, _prepare_unit_rows), dict(degenerate=_zero_rows)),
+    (("euclidean", _block_euclidean, _prepare_sqnorms, ("l2",)), dict(preprocess="center_columns")),
+    (("sqeuclidean", _block_sqeuclidean, _prepare_sqnorms), dict(preprocess="center_columns")),
+    (("manhattan", _block_manhattan, None, ("l1", "cityblock")), dict(preprocess="center_columns")),
+    (("chebyshev", _block_chebyshev), dict(preprocess="center_columns")),
+    (("spearman", _block_one_minus_dot, _prepare_unit_rows),
+     dict(preprocess="rank_rows", degenerate=_constant_rows)),
+    (("mahalanobis", _block_mahalanobis, _prepare_mahalanobis), dict(preprocess="center_columns")),
+]:
+    register_distance(*_args, **_kw)
+del _args, _kw
+
+
+# ----------------------------------------------------------------------------- computing
+def _check_device(device) -> torch.device:
+    check_type("device", device, (str, torch.device), "Use e.g. 'cpu' or 'cuda'.")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, ValueError) as err:
+        raise ValueError(f"Invalid value for 'device': {device!r} ({err}). Use 'cpu' or 'cuda'.") from None
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"device={str(device)!r} was requested but CUDA is not available "
+                             f"(torch {torch.__version__} sees no GPU). Use device='cpu'.")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise ValueError(f"device={str(device)!r}: only {torch.cuda.device_count()} CUDA "
+                             "device(s) are visible.")
+    elif dev.type == "mps" and not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()):
+        raise ValueError(f"device={str(device)!r} was requested but MPS is not available. Use device='cpu'.")
+    return dev
+
+
+_DTYPES = {"float32": torch.float32, "float64": torch.float64}
+
+
+def _check_dtype(dtype) -> torch.dtype:
+    if isinstance(dtype, torch.dtype):
+        dtype = str(dtype).replace("torch.", "")
+    elif not isinstance(dtype, str):
+        try:
+            dtype = np.dtype(dtype).name
+        except TypeError:
+            raise TypeError(f"Invalid type for 'dtype': {type(dtype).__name__}. "
+                            "Use torch.float32, torch.float64, 'float32' or 'float64'.") from None
+    return _DTYPES[check_option("dtype", dtype, _DTYPES)]
+
+
+def _check_x(x):
+    if not isinstance(x, torch.Tensor):
+        x = np.asarray(x)
+        if x.dtype.kind not in "biuf":
+            raise TypeError(f"x must hold real numbers; got an array of dtype {x.dtype}.")
+    elif x.is_complex():
+        raise TypeError("x must hold real numbers; got a complex tensor.")
+    if x.ndim != 2 or x.shape[0] < 1 or x.shape[1] < 1:
+        raise ValueError(f"x must be a 2-D (n_stimuli, n_features) array with both sizes >= 1; "
+                         f"got shape {tuple(x.shape)}. Flatten or pool the features first.")
+    return x
+
+
+def _symmetrize_(out: torch.Tensor, step: int = 1024) -> None:
+    """``out = (out + out.T) / 2`` in place, one band of rows at a time (no N x N temporary)."""
+    n = out.shape[0]
+    for s in range(0, n, step):
+        e = min(s + step, n)
+        mean = (out[s:e, s:] + out[s:, s:e].T) / 2
+        out[s:e, s:] = mean
+        out[s:, s:e] = mean.T
+
+
+def _as_result(value, shape, what: str) -> torch.Tensor:
+    value = torch.as_tensor(value)
+    if tuple(value.shape) != tuple(shape):
+        raise ValueError(f"{what} returned an array of shape {tuple(value.shape)}; expected "
+                         f"{tuple(shape)}.")
+    if not bool(torch.isfinite(value).all()):
+        raise ValueError(f"{what} returned NaN or inf values (shape {tuple(shape)}).")
+    return value
+
+
+def _custom_blocks(f, x, out, bounds, reporter, name):
+    """Fill ``out`` from ``f`` evaluated on pairs of row blocks (I <= J)."""
+    for i, (si, ei) in enumerate(bounds):
+        for sj, ej in bounds[i:]:
+            sub = x[si:ei] if sj == si else torch.cat([x[si:ei], x[sj:ej]])
+            k = sub.shape[0]
+            val = _as_result(f(sub), (k, k), f"Custom distance {name!r} (on a block of {k} rows)")
+            out[si:ei, sj:ej] = val[:ei - si, k - (ej - sj):].to(out.device, out.dtype)
+            if sj != si:
+                out[sj:ej, si:ei] = val[ei - si:, :ei - si].to(out.device, out.dtype)
+        reporter.update(1)
+
+
+def degenerate_rows(x, distance="correlation") -> np.ndarray:
+    """Indices of rows for which ``distance`` is undefined (e.g. constant rows for correlation).
+
+    Parameters
+    ----------
+    x : (N, D) array or tensor
+    distance : str or callable
+
+    Returns
+    -------
+    np.ndarray of int64, (n_bad,)
+        Empty for distances that are defined everywhere (and for custom callables).
+    """
+    _, spec = resolve_distance(distance)
+    x = _check_x(x)
+    if spec.degenerate is None:
+        return np.zeros(0, dtype=np.int64)
+    src = _source(x)
+    return torch.nonzero(spec.degenerate(src)).flatten().cpu().numpy().astype(np.int64)
+
+
+def pairwise_distances(x, distance="correlation", *, chunk_size: Optional[int] = None,
+                       device="cpu", dtype=torch.float32, progress=None,
+                       overwrite_x: bool = False) -> torch.Tensor:
+    """Representational dissimilarity matrix of the rows of ``x``.
+
+    Parameters
+    ----------
+    x : (N, D) np.ndarray or torch.Tensor
+        One feature vector per stimulus. Not modified (unless ``overwrite_x``).
+    distance : str or callable
+        A name from :func:`available_distances` (case-insensitive), or a pairwise function
+        ``f(x: (N, D) tensor) -> (N, N)`` whose (i, j) entry depends only on rows i and j.
+        With ``chunk_size`` such a function is called on ``cat(x[I], x[J])`` for pairs of
+        row blocks and the I x J (and J x I) parts are kept. Its output is not symmetrised.
+    chunk_size : int or None
+        Rows per block (bounds the extra memory to about ``chunk_size x N`` plus what the
+        distance's ``prepare`` stores). None computes everything in one block.
+    device : str or torch.device
+        ``'cpu'``, ``'cuda'``, ``'cuda:1'``, ... Unavailable devices raise ValueError.
+    dtype : torch.float32, torch.float64, 'float32' or 'float64'
+        Working precision (and the result's dtype).
+    progress : callable or None
+        ``progress(done, total)`` over the row blocks; may raise
+        :class:`rdm_widgets._progress.Cancelled`, which propagates.
+    overwrite_x : bool
+        Allow using ``x``'s memory as the working copy when it is already a contiguous,
+        writeable array in ``dtype`` on ``device``: saves one (N, D) copy, but ``x`` is
+        destroyed (only for arrays the caller made and drops afterwards). Default False:
+        ``x`` is never modified.
+
+    Returns
+    -------
+    torch.Tensor, (N, N)
+        On the CPU, in ``dtype``.
+
+    Warns
+    -----
+    DegenerateRowsWarning
+        For constant (correlation, spearman) or all-zero (cosine) rows; see the module notes.
+    """
+    name, spec = resolve_distance(distance)
+    x = _check_x(x)
+    chunk_size = check_positive_int("chunk_size", chunk_size, allow_none=True)
+    dev, dtype = _check_device(device), _check_dtype(dtype)
+    n = x.shape[0]
+    step = n if chunk_size is None else min(chunk_size, n)
+    bounds = [(s, min(s + step, n)) for s in range(0, n, step)]
+    bad = degenerate_rows(x, spec) if spec.degenerate is not None else np.zeros(0, np.int64)
+    with torch.no_grad(), ProgressReporter(len(bounds), progress) as reporter:
+        xw = _working_copy(x, spec.preprocess, dev, dtype, overwrite=bool(overwrite_x))
+        if spec.func is not None:
+            if chunk_size is None:
+                out = _as_result(spec.func(xw), (n, n), f"Custom distance {name!r}")
+                out = out.to("cpu", dtype)
+                reporter.update(1)
+            else:
+                out = torch.empty((n, n), dtype=dtype)
+                _custom_blocks(spec.func, xw, out, bounds, reporter, name)
+            return out
+        state = spec.prepare(xw) if spec.prepare is not None else xw
+        del xw                                       # prepare keeps what it needs
+        out = None
+        for s, e in bounds:
+            blk = spec.block(state, slice(s, e))
+            if tuple(blk.shape) != (e - s, n):
+                raise ValueError(f"Distance {name!r}: block returned shape {tuple(blk.shape)}; "
+                                 f"expected {(e - s, n)}.")
+            if len(bounds) == 1 and blk.device.type == "cpu":
+                out = blk.to(dtype)
+            else:
+                if out is None:
+                    out = torch.empty((n, n), dtype=dtype)
+                out[s:e] = blk
+            reporter.update(1)
+        del state
+    if spec.symmetric:
+        _symmetrize_(out)
+    if bad.size:
+        idx = torch.as_tensor(bad)
+        out[idx, :] = 1.0
+        out[:, idx] = 1.0
+        listed = ", ".join(map(str, bad[:20].tolist())) + (", ..." if bad.size > 20 else "")
+        kind = {_zero_rows: "all-zero", _constant_rows: "constant"}.get(spec.degenerate, "degenerate")
+        warnings.warn(DegenerateRowsWarning(
+            f"{bad.size} row(s) of x are {kind}, so distance={name!r} is undefined for them "
+            f"(row indices: {listed}); their distance is set to 1 to every other row and 0 to "
+            "themselves. degenerate_rows(x, distance) returns the indices.", bad), stacklevel=2)
+    if spec.symmetric:
+        out.fill_diagonal_(0)
+    if not _all_finite(out):                         # e.g. overflow of huge feature values
+        raise ValueError(f"distance={name!r} produced NaN or inf distances in {dtype}. The "
+                         "features may be too large for it: use dtype='float64' or rescale them.")
+    return out

@@ -1,0 +1,274 @@
+"""Helpers shared by the panels: figures in Outputs, status text, background runs, confined paths."""
+from __future__ import annotations
+
+import html
+import os
+import threading
+import time
+import warnings
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Callable, Optional
+
+import ipywidgets as widgets
+
+from .._progress import Cancelled
+
+__all__ = ["show_figure", "status_html", "format_eta", "BackgroundRun", "confine",
+           "list_feature_sources", "list_files", "css"]
+
+_COLOURS = {"info": "#333", "ok": "#1a7f37", "warn": "#9a6700", "error": "#cf222e"}
+
+
+def css(widget, cls: str):
+    """Add CSS class ``cls`` (browser tests select elements by it) and return the widget."""
+    widget.add_class(cls)
+    return widget
+
+
+def show_figure(out: widgets.Output, fig) -> None:
+    """Show a plotly figure in ``out``; safe from background threads and in Voila.
+
+    ``with out: fig.show()`` captures nothing from a thread, and plotly's
+    FigureWidget does not follow updates in Voila, so the figure's mime bundle
+    is written into the Output's state directly.
+    """
+    from ..plotting import figure_mime_bundle
+
+    out.outputs = ({"output_type": "display_data", "data": figure_mime_bundle(fig), "metadata": {}},)
+
+
+def show_text(out: widgets.Output, text: str) -> None:
+    """Replace the content of ``out`` by plain text (e.g. "nothing to show yet")."""
+    out.outputs = ({"output_type": "display_data", "data": {"text/plain": text,
+                                                            "text/html": f"<i>{html.escape(text)}</i>"},
+                    "metadata": {}},)
+
+
+def status_html(text: str, kind: str = "info") -> str:
+    """HTML of a one-line status message (escaped; colour by kind: info, ok, warn, error)."""
+    return f'<span style="color:{_COLOURS.get(kind, _COLOURS["info"])}">{html.escape(text)}</span>'
+
+
+def format_eta(seconds: float) -> str:
+    """``"12 s"``, ``"3 min 05 s"``, ``"1 h 02 min"``."""
+    s = max(0, int(round(seconds)))
+    if s < 60:
+        return f"{s} s"
+    if s < 3600:
+        return f"{s // 60} min {s % 60:02d} s"
+    return f"{s // 3600} h {(s % 3600) // 60:02d} min"
+
+
+def error_message(exc: BaseException) -> str:
+    """Readable one-line message of an exception (no traceback)."""
+    msg = str(exc).strip()
+    if isinstance(exc, KeyError) and msg.startswith(("'", '"')):
+        msg = msg[1:-1]
+    if not msg:
+        msg = type(exc).__name__
+    elif not isinstance(exc, (ValueError, TypeError, FileNotFoundError, FileExistsError, KeyError)):
+        msg = f"{type(exc).__name__}: {msg}"
+    return msg
+
+
+_hook_lock = threading.Lock()
+_hook_sinks: dict = {}          # thread id -> list receiving that thread's warning messages
+_original_showwarning = None
+
+
+def _dispatch_warning(message, category, filename, lineno, file=None, line=None):
+    sink = _hook_sinks.get(threading.get_ident())
+    if sink is not None:
+        sink.append(str(message))
+    else:
+        _original_showwarning(message, category, filename, lineno, file, line)
+
+
+@contextmanager
+def _capture_warnings(sink: list):
+    """Collect warnings shown in *this thread* into ``sink``.
+
+    ``warnings.catch_warnings`` swaps process-global state and is not safe when
+    two panels run at once; this hook routes each message by thread instead and
+    leaves the filters alone.
+    """
+    global _original_showwarning
+    ident = threading.get_ident()
+    with _hook_lock:
+        if not _hook_sinks:
+            _original_showwarning = warnings.showwarning
+            warnings.showwarning = _dispatch_warning
+        _hook_sinks[ident] = sink
+    try:
+        yield sink
+    finally:
+        with _hook_lock:
+            _hook_sinks.pop(ident, None)
+            if not _hook_sinks and warnings.showwarning is _dispatch_warning:
+                warnings.showwarning = _original_showwarning
+
+
+class BackgroundRun:
+    """Run ``job(progress)`` in a thread, reporting progress and honouring Stop.
+
+    Parameters
+    ----------
+    job : callable
+        ``job(progress) -> result``; ``progress(done, total)`` is the callback
+        the core calls. It raises :class:`Cancelled` once :meth:`stop` was called.
+    on_progress : callable
+        ``on_progress(fraction, done, total, eta_seconds_or_None)``; called when
+        the percentage changes (throttled so a fast core does not flood the browser).
+    on_done : callable
+        ``on_done(result, error)``: error is None, a :class:`Cancelled` or another exception.
+    """
+
+    def __init__(self, job: Callable, on_progress: Callable, on_done: Callable):
+        self._job = job
+        self._on_progress = on_progress
+        self._on_done = on_done
+        self._stop = threading.Event()
+        self._start = time.monotonic()
+        self._last_percent = -1
+        self.warnings: list[str] = []
+        self.thread = threading.Thread(target=self._run, daemon=True, name="rdm_widgets-run")
+
+    def start(self) -> "BackgroundRun":
+        self._start = time.monotonic()
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Ask the run to stop at the core's next progress call."""
+        self._stop.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    def _progress(self, done, total) -> None:
+        if self._stop.is_set():
+            raise Cancelled("Stopped by the user.")
+        total = max(int(total), 1)
+        fraction = min(max(float(done) / total, 0.0), 1.0)
+        percent = int(fraction * 100)
+        if percent == self._last_percent and done < total:
+            return
+        self._last_percent = percent
+        elapsed = time.monotonic() - self._start
+        eta = elapsed / fraction * (1.0 - fraction) if fraction > 0 else None
+        self._on_progress(fraction, int(done), total, eta)
+
+    def _run(self) -> None:
+        result, error = None, None
+        caught: list[str] = []
+        try:
+            # the core's warnings (e.g. skipped files) go to the panel's status, not to stderr,
+            # which Voila would print under the dashboard
+            with _capture_warnings(caught):
+                result = self._job(self._progress)
+        except BaseException as exc:  # noqa: BLE001 - shown in the panel, never re-raised in a thread
+            error = exc
+        self.warnings = list(dict.fromkeys(caught))
+        try:
+            self._on_done(result, error)
+        except Exception as exc:  # pragma: no cover - a broken display must not kill silently
+            self._on_done(None, exc)
+
+    def join(self, timeout: Optional[float] = None) -> bool:
+        """Wait for the run; True when it has finished."""
+        self.thread.join(timeout)
+        return not self.thread.is_alive()
+
+
+def confine(path, root) -> Path:
+    """Resolve ``path`` (relative paths are taken inside ``root``) and refuse anything outside ``root``.
+
+    Symbolic links are resolved first, so a link inside the root that points
+    elsewhere is refused too.
+
+    Raises
+    ------
+    ValueError
+        If the resolved path is not inside the resolved root.
+    """
+    root = Path(root).expanduser().resolve()
+    p = Path(path).expanduser()
+    if not p.is_absolute():
+        p = root / p
+    resolved = p.resolve()
+    if resolved != root and root not in resolved.parents:
+        raise ValueError(f"{str(path)!r} is outside the data root {str(root)!r}; "
+                         "only data under the data root can be opened.")
+    return resolved
+
+
+def _npz_looks_like_features(path: Path) -> bool:
+    """Cheap check that an npz is not an EEG epochs file or a bare array stack (reads the zip index only)."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as zf:
+            keys = {Path(n).stem for n in zf.namelist()}
+    except (OSError, zipfile.BadZipFile):
+        return False
+    return not ("eeg" in keys or keys <= {"arr_0"} or {"rdm", "stimuli"} <= keys)
+
+
+def list_feature_sources(root, max_depth: int = 3) -> list[tuple[str, str]]:
+    """Feature folders and HDF5 files under ``root`` (depth-limited, confined to root).
+
+    A folder is listed when it holds .npz feature files (EEG epoch files and
+    saved RDMs are skipped); every ``.h5``/``.hdf5`` file is listed. Symbolic
+    links that lead outside ``root`` are not followed.
+
+    Returns
+    -------
+    list of (label, path)
+        ``label`` is the path relative to root (``"."`` for root itself); ``path`` absolute.
+    """
+    root = Path(root).expanduser().resolve()
+    found: list[tuple[str, str]] = []
+    # followlinks=False: symlinked folders are not walked, so nothing outside root is reached
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+        here = Path(dirpath)
+        depth = len(here.relative_to(root).parts)
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith((".", "__")))
+        if depth >= max_depth:
+            dirnames[:] = []
+        try:
+            here_resolved = confine(here, root)
+        except ValueError:
+            continue
+        npz = sorted(f for f in filenames if f.lower().endswith(".npz"))
+        if npz and _npz_looks_like_features(here / npz[0]):
+            rel = here_resolved.relative_to(root).as_posix() or "."
+            found.append((rel, str(here_resolved)))
+        for f in sorted(filenames):
+            if f.lower().endswith((".h5", ".hdf5")):
+                try:
+                    p = confine(here / f, root)
+                except ValueError:
+                    continue
+                found.append((p.relative_to(root).as_posix(), str(p)))
+    return found
+
+
+def list_files(root, suffixes, max_depth: int = 3) -> list[tuple[str, str]]:
+    """Files under ``root`` with one of ``suffixes`` (depth-limited, confined): ``[(relative, absolute)]``."""
+    root = Path(root).expanduser().resolve()
+    found = []
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+        here = Path(dirpath)
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith((".", "__")))
+        if len(here.relative_to(root).parts) >= max_depth:
+            dirnames[:] = []
+        for f in sorted(filenames):
+            if f.lower().endswith(tuple(suffixes)):
+                try:
+                    p = confine(here / f, root)
+                except ValueError:
+                    continue
+                found.append((p.relative_to(root).as_posix(), str(p)))
+    return found

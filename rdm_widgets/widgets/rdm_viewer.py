@@ -1,0 +1,255 @@
+"""RDM viewer: Plotly heatmap with layer, subset, ordering, colour scale and rank-transform controls."""
+from __future__ import annotations
+
+import base64
+import html
+import math
+from pathlib import Path
+
+import ipywidgets as widgets
+import numpy as np
+from traitlets import Bool, Dict, Int, Unicode, observe
+
+from ._common import css, error_message, show_figure, show_text, status_html
+
+__all__ = ["RDMViewer", "parse_selection"]
+
+COLORSCALES = ("Viridis", "Cividis", "Magma", "Inferno", "Plasma", "Greys", "RdBu_r", "Blues")
+_IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".gif", ".webp")
+_MIME = {".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".png": "image/png", ".gif": "image/gif",
+         ".webp": "image/webp"}
+
+
+def parse_selection(text: str, stimuli: list[str]) -> list[int] | None:
+    """Parse a subset typed by the user into stimulus indices.
+
+    Accepts comma/space separated indices and ranges (``"0-9, 20, 30:40"``,
+    ranges inclusive, ``a:b`` exclusive as in Python) and stimulus names
+    (``"image_01, image_05"``). An empty string means all stimuli (None).
+
+    Raises
+    ------
+    ValueError
+        Unknown name (with a suggestion) or index out of range.
+    """
+    import difflib
+    import re
+
+    text = (text or "").strip()
+    if not text:
+        return None
+    n = len(stimuli)
+    lookup = {}
+    for i, s in enumerate(stimuli):
+        lookup.setdefault(s, i)
+    out: list[int] = []
+    for token in [t for t in re.split(r"[,\s]+", text) if t]:
+        m = re.fullmatch(r"(\d+)\s*([-:])\s*(\d+)", token)
+        if token in lookup:
+            out.append(lookup[token])
+        elif m:
+            a, sep, b = int(m.group(1)), m.group(2), int(m.group(3))
+            stop = b + 1 if sep == "-" else b
+            if a >= n or stop > n or a >= stop:
+                raise ValueError(f"Range {token!r} is not inside 0..{n - 1}.")
+            out.extend(range(a, stop))
+        elif token.lstrip("-").isdigit():
+            i = int(token)
+            if not -n <= i < n:
+                raise ValueError(f"Stimulus index {i} is out of range for {n} stimuli (0..{n - 1}).")
+            out.append(i % n)
+        else:
+            close = difflib.get_close_matches(token, stimuli, n=3)
+            hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
+            raise ValueError(f"Unknown stimulus {token!r}.{hint}")
+    out = list(dict.fromkeys(out))  # keep the first occurrence of repeated stimuli
+    if len(out) < 2:
+        raise ValueError("Select at least 2 stimuli to show an RDM.")
+    return out
+
+
+def _image_index(folder) -> dict[str, Path]:
+    if folder is None or not Path(folder).is_dir():
+        return {}
+    return {p.stem: p for p in sorted(Path(folder).iterdir()) if p.suffix.lower() in _IMAGE_SUFFIXES}
+
+
+class RDMViewer(widgets.VBox):
+    """Interactive heatmap of one layer's RDM.
+
+    Parameters
+    ----------
+    rdms : dict or None
+        ``{layer: LayerRDM}`` (e.g. the creation panel's ``rdms``).
+    image_folder : str or Path or None
+        Folder of images named like the stimuli (``image_01.jpg`` for stimulus
+        ``image_01``); thumbnails of the shown stimuli appear under the heatmap.
+    max_display : int
+        Most rows/columns drawn; larger RDMs are shown as block means (and the
+        note says so).
+    labels : dict or None
+        Category label per stimulus name, used by the 'category' ordering.
+    max_thumbnails : int
+        Most thumbnails shown.
+
+    Attributes (traitlets)
+    ----------------------
+    rdms : dict, layer : str, subset : str, order : str, colorscale : str,
+    rank : bool, labels : dict, note : str (the downsampling note, or "")
+    """
+
+    rdms = Dict()
+    layer = Unicode(None, allow_none=True)
+    subset = Unicode("")
+    order = Unicode("original")
+    colorscale = Unicode("Viridis")
+    rank = Bool(False)
+    labels = Dict()
+    note = Unicode("")
+    max_display = Int(1000)
+
+    def __init__(self, rdms=None, image_folder=None, max_display: int = 1000, labels=None,
+                 max_thumbnails: int = 24, **kwargs):
+        from ..ordering import ORDERINGS
+
+        self._suspend = False
+        self._images = _image_index(image_folder)
+        self._thumb_cache: dict[str, str] = {}
+        self._view_cache: dict = {}
+        self.max_thumbnails = int(max_thumbnails)
+        self.layer_dropdown = css(widgets.Dropdown(options=[], description="Layer"), "rdmw-layer")
+        self.subset_text = css(widgets.Text(value="", description="Stimuli", continuous_update=False,
+                                            placeholder="all · e.g. 0-9, 20 or image_01 image_05"),
+                               "rdmw-subset")
+        self.order_dropdown = css(widgets.Dropdown(options=list(ORDERINGS), value="original",
+                                                   description="Order"), "rdmw-order")
+        self.colorscale_dropdown = css(widgets.Dropdown(options=COLORSCALES, value="Viridis",
+                                                        description="Colours"), "rdmw-colorscale")
+        self.rank_checkbox = css(widgets.Checkbox(value=False, description="Rank-transform", indent=False),
+                                 "rdmw-rank")
+        self.note_html = css(widgets.HTML(""), "rdmw-note")
+        self.heatmap = css(widgets.Output(layout=widgets.Layout(min_height="420px")), "rdmw-heatmap")
+        self.thumbnails = css(widgets.HTML(""), "rdmw-thumbnails")
+
+        widgets.link((self, "layer"), (self.layer_dropdown, "value"))
+        widgets.link((self, "subset"), (self.subset_text, "value"))
+        widgets.link((self, "order"), (self.order_dropdown, "value"))
+        widgets.link((self, "colorscale"), (self.colorscale_dropdown, "value"))
+        widgets.link((self, "rank"), (self.rank_checkbox, "value"))
+        widgets.dlink((self, "note"), (self.note_html, "value"))
+
+        super().__init__([
+            widgets.HBox([self.layer_dropdown, self.order_dropdown, self.colorscale_dropdown,
+                          self.rank_checkbox]),
+            self.subset_text, self.note_html, self.heatmap, self.thumbnails,
+        ], **kwargs)
+        self.add_class("rdmw-rdm-viewer")
+        self.max_display = int(max_display)
+        self.labels = dict(labels or {})
+        show_text(self.heatmap, "No RDMs yet: run the creation panel.")
+        if rdms:
+            self.rdms = dict(rdms)
+
+    # ------------------------------------------------------------------ state
+    @observe("rdms")
+    def _on_rdms(self, change):
+        self._view_cache.clear()
+        layers = list(self.rdms)
+        keep = self.layer if self.layer in layers else (layers[-1] if layers else None)
+        # set options and layer without drawing in between; draw once below
+        self._suspend = True
+        try:
+            self.layer_dropdown.options = layers
+            self.layer = keep
+        finally:
+            self._suspend = False
+        self.redraw()
+
+    @observe("layer", "subset", "order", "colorscale", "rank", "labels", "max_display")
+    def _on_view_change(self, change):
+        if self._suspend:
+            return
+        self.redraw()
+
+    def current_rdm(self):
+        """The LayerRDM as displayed (subset, order and rank transform applied), or None.
+
+        Results are cached per (layer, subset, order, rank), so that changing only
+        the colour scale of a 5 000-stimulus RDM does not recluster or rerank it.
+        """
+        from ..ordering import stimulus_order
+        from ..rdm import LayerRDM
+
+        if not self.rdms or self.layer not in self.rdms:
+            return None
+        rdm = self.rdms[self.layer]
+        labels_key = tuple(sorted(self.labels.items())) if self.order == "category" else None
+        key = (id(rdm), self.layer, self.subset, self.order, self.rank, labels_key)
+        if key in self._view_cache:
+            return self._view_cache[key]
+        if not isinstance(rdm, LayerRDM):
+            rdm = LayerRDM(np.asarray(rdm), layer=self.layer)
+        idx = parse_selection(self.subset, rdm.stimuli)
+        if idx is not None:
+            rdm = rdm.subset(idx)
+        if self.order != "original":
+            rdm = rdm.subset(stimulus_order(rdm, self.order, labels=self.labels or None))
+        if self.rank:
+            rdm = rdm.rank_transform()
+        while len(self._view_cache) >= 4:  # a few views; each can be a 5 000 x 5 000 matrix
+            self._view_cache.pop(next(iter(self._view_cache)))
+        self._view_cache[key] = rdm
+        return rdm
+
+    def title(self, rdm) -> str:
+        """``"<layer> · <distance>"`` (plus ``" · ranks"`` when rank-transformed)."""
+        distance = rdm.meta.get("distance") or "dissimilarity"
+        return f"{self.layer} · {distance}" + (" · ranks" if self.rank else "")
+
+    def redraw(self):
+        """Draw the current view (called on every state change)."""
+        from ..plotting import rdm_heatmap
+
+        try:
+            rdm = self.current_rdm()
+        except (ValueError, TypeError, IndexError) as exc:
+            self.note = status_html(f"Error: {error_message(exc)}", "error")
+            return
+        if rdm is None:
+            self.note = ""
+            show_text(self.heatmap, "No RDMs yet: run the creation panel.")
+            self.thumbnails.value = ""
+            return
+        n = rdm.n_stimuli
+        k = math.ceil(n / self.max_display) if n > self.max_display else 1
+        self.note = (status_html(f"Showing block means of {k}×{k} stimuli (N = {n}); hover shows each "
+                                 "block's stimulus range. Select a subset to see single stimuli.", "warn")
+                     if k > 1 else "")
+        fig = rdm_heatmap(rdm, title=self.title(rdm), colorscale=self.colorscale, max_display=self.max_display)
+        # float32 halves what goes to the browser (a 1000 x 1000 view is ~5 MB instead of ~11 MB)
+        fig.data[0].z = np.asarray(fig.data[0].z, dtype=np.float32)
+        fig.update_layout(height=560, margin=dict(l=40, r=20, t=60, b=40))
+        show_figure(self.heatmap, fig)
+        self._draw_thumbnails(rdm.stimuli)
+
+    def _draw_thumbnails(self, names):
+        shown = [(name, self._images[name]) for name in names if name in self._images][: self.max_thumbnails]
+        if not shown:
+            self.thumbnails.value = ""
+            return
+        cells = []
+        for name, path in shown:
+            if name not in self._thumb_cache:
+                try:
+                    self._thumb_cache[name] = base64.b64encode(path.read_bytes()).decode("ascii")
+                except OSError:
+                    continue
+            data = self._thumb_cache[name]
+            src = f"data:{_MIME.get(path.suffix.lower(), 'image/jpeg')};base64,{data}"
+            cells.append(f'<figure style="margin:2px;display:inline-block;text-align:center">'
+                         f'<img src="{src}" title="{html.escape(name)}" alt="{html.escape(name)}" '
+                         f'style="width:56px;height:56px;object-fit:cover"/>'
+                         f'<figcaption style="font-size:9px">{html.escape(name)}</figcaption></figure>')
+        extra = sum(1 for name in names if name in self._images) - len(shown)
+        more = f"<div style='font-size:11px'>… and {extra} more</div>" if extra > 0 else ""
+        self.thumbnails.value = f"<div style='display:flex;flex-wrap:wrap'>{''.join(cells)}</div>{more}"

@@ -1,0 +1,202 @@
+"""Batched leave-one-out LDA (rdm_widgets.eeg._lda) against scikit-learn itself."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
+
+from rdm_widgets.eeg import _lda
+from rdm_widgets.eeg._lda import lda_decisions, lda_loo_decisions
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Small batched LAPACK calls thrash with 2 OpenMP threads on a busy 2-core box."""
+    from threadpoolctl import threadpool_limits
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    with threadpool_limits(1):
+        yield
+    torch.set_num_threads(n)
+
+
+def sklearn_loo(data, pairs, times):
+    """The reference: one sklearn LDA per pair, time and fold."""
+    k = data.shape[1]
+    out = np.zeros((len(pairs), len(times), k, 2))
+    y = [0] * (k - 1) + [1] * (k - 1)
+    for p, (i, j) in enumerate(pairs):
+        for ti, t in enumerate(times):
+            for f in range(k):
+                keep = [q for q in range(k) if q != f]
+                x = np.vstack([data[i, keep, :, t], data[j, keep, :, t]])
+                test = np.stack([data[i, f, :, t], data[j, f, :, t]])
+                out[p, ti, f] = LinearDiscriminantAnalysis().fit(x, y).decision_function(test)
+    return out
+
+
+def all_pairs(n):
+    return [(i, j) for i in range(n) for j in range(i + 1, n)]
+
+
+@pytest.fixture
+def count_exact(monkeypatch):
+    """Count folds sent to the exact (SVD) fallback."""
+    counter = {"n": 0}
+    orig = _lda._exact_folds
+
+    def wrapped(xa, xb, pt, fold, tol, **kw):
+        counter["n"] += len(pt)
+        return orig(xa, xb, pt, fold, tol, **kw)
+
+    monkeypatch.setattr(_lda, "_exact_folds", wrapped)
+    return counter
+
+
+def check_against_sklearn(data, pairs=None, times=None, rtol=1e-8):
+    n_cond = data.shape[0]
+    pairs = all_pairs(n_cond) if pairs is None else pairs
+    times = list(range(data.shape[3])) if times is None else times
+    ref = sklearn_loo(data, pairs, times)
+    ours = lda_loo_decisions(torch.from_numpy(np.ascontiguousarray(data[..., times])),
+                             torch.tensor(pairs)).numpy()
+    assert ours.shape == ref.shape
+    assert np.array_equal(ours > 0, ref > 0), "predictions differ from sklearn"
+    scale = np.abs(ref).max()
+    np.testing.assert_allclose(ours, ref, rtol=rtol, atol=rtol * scale)
+    return ours, ref
+
+
+def test_full_rank(count_exact):
+    data = np.random.default_rng(0).normal(size=(4, 40, 8, 3))
+    check_against_sklearn(data)
+    assert count_exact["n"] == 0  # the channel-space fast path certifies random data
+
+
+def test_rank_deficient(count_exact):
+    # 58 training trials < 64 channels: the std scaling changes the pseudo-inverse
+    data = np.random.default_rng(1).normal(size=(3, 30, 64, 2))
+    check_against_sklearn(data, times=[1])
+    assert count_exact["n"] == 0  # the sample-space fast path certifies random data
+
+
+@pytest.mark.parametrize("shape", [(3, 30, 8, 2), (3, 20, 64, 1), (2, 33, 64, 1)])
+def test_average_reference(shape, count_exact):
+    data = np.random.default_rng(2).normal(size=shape)
+    data -= data.mean(2, keepdims=True)  # every trial sums to 0 over channels
+    check_against_sklearn(data)
+    if shape[1] * 2 - 2 >= shape[2]:
+        # rank C-1 < C: sklearn truncates, so the fast path must have refused
+        assert count_exact["n"] > 0
+
+
+def test_boundary_regimes():
+    rng = np.random.default_rng(3)
+    check_against_sklearn(rng.normal(size=(2, 6, 9, 1)))    # 2k-3 == C: exact path only
+    check_against_sklearn(rng.normal(size=(2, 34, 64, 1)))  # 2k-4 == C: channel space
+    check_against_sklearn(rng.normal(size=(2, 3, 5, 1)))    # k = 3 (one contrast per class)
+
+
+def test_near_collinear_channels_follow_sklearn_truncation(count_exact):
+    rng = np.random.default_rng(4)
+    data = rng.normal(size=(2, 25, 6, 3))
+    # channel 5 = channel 4 + tiny noise: scaled singular values around tol
+    for t, eps in enumerate([1e-6, 1e-4, 3e-4]):
+        data[:, :, 5, t] = data[:, :, 4, t] + eps * rng.normal(size=(2, 25))
+    ours = lda_loo_decisions(torch.from_numpy(data)).numpy()
+    ref = sklearn_loo(data, [(0, 1)], [0, 1, 2])
+    assert np.array_equal(ours > 0, ref > 0)
+    assert count_exact["n"] == 3 * 25  # no certificate near tol: all folds took the exact path
+    # truncation makes the decisions sensitive to rounding: compare loosely
+    np.testing.assert_allclose(ours, ref, rtol=1e-5, atol=1e-5 * np.abs(ref).max())
+
+
+def test_real_eeg():
+    from rdm_widgets.demo import demo_path
+    with np.load(demo_path("eeg"), allow_pickle=False) as z:
+        eeg, labels = z["eeg"].astype(np.float64), z["labels"].astype(str)
+    conds = sorted(set(labels))
+    k = min(int((labels == c).sum()) for c in conds)
+    data = np.stack([eeg[labels == c][:k] for c in conds])  # (8, k, 64, 161)
+    assert data.shape[:3] == (8, k, 64) and 20 <= k <= 24
+    ours, ref = check_against_sklearn(data, pairs=[(0, 1), (2, 5), (3, 7)], times=[40, 80], rtol=1e-7)
+    # all pairs at one time point: shape and finiteness
+    full = lda_loo_decisions(torch.from_numpy(np.ascontiguousarray(data[..., 80:81])))
+    assert full.shape == (28, 1, k, 2) and torch.isfinite(full).all()
+
+
+def test_planted_signal_accuracy():
+    rng = np.random.default_rng(5)
+    n_cond, k, c, n_t = 3, 20, 16, 4
+    data = rng.normal(size=(n_cond, k, c, n_t))
+    pattern = rng.normal(size=(n_cond, c))
+    data[:, :, :, 1] += 1.5 * pattern[:, None, :]  # decodable only at t = 1 and 2
+    data[:, :, :, 2] += 1.0 * pattern[:, None, :]
+    dec = lda_loo_decisions(torch.from_numpy(data)).numpy()
+    acc = 0.5 * ((dec[..., 0] < 0).mean(axis=(0, 2)) + (dec[..., 1] > 0).mean(axis=(0, 2)))
+    assert acc[1] > 0.9 and acc[2] > 0.8
+    assert abs(acc[0] - 0.5) < 0.2 and abs(acc[3] - 0.5) < 0.2
+    ref = sklearn_loo(data, all_pairs(n_cond), range(n_t))
+    assert np.array_equal(dec > 0, ref > 0)
+
+
+def test_progress_and_blocks(monkeypatch):
+    monkeypatch.setattr(_lda, "_BLOCK_BYTES", 1)  # one pair-time per block
+    data = torch.from_numpy(np.random.default_rng(6).normal(size=(3, 5, 4, 2)))
+    calls = []
+    out = lda_loo_decisions(data, progress=lambda done, total: calls.append((done, total)))
+    assert calls == [(i, 6) for i in range(1, 7)]
+    monkeypatch.undo()
+    np.testing.assert_allclose(out.numpy(), lda_loo_decisions(data).numpy(), rtol=1e-12)
+
+
+@pytest.mark.parametrize("n_a,n_b,c", [(12, 17, 6), (9, 14, 40)])
+def test_lda_decisions_svd_unequal(n_a, n_b, c):
+    rng = np.random.default_rng(7)
+    a, b = rng.normal(size=(3, n_a, c)), rng.normal(size=(3, n_b, c)) + 0.4
+    test = rng.normal(size=(3, 5, c))
+    ours = lda_decisions(*(torch.from_numpy(x) for x in (a, b, test))).numpy()
+    for i in range(3):
+        ref = LinearDiscriminantAnalysis().fit(np.vstack([a[i], b[i]]), [0] * n_a + [1] * n_b)
+        np.testing.assert_allclose(ours[i], ref.decision_function(test[i]), rtol=1e-8, atol=1e-10)
+
+
+@pytest.mark.parametrize("shrinkage,c", [(None, 6), ("auto", 6), ("auto", 40), (0.3, 6), (0.3, 40), (1.0, 6)])
+def test_lda_decisions_lsqr(shrinkage, c):
+    rng = np.random.default_rng(8)
+    n_a, n_b = 15, 11
+    a, b = rng.normal(size=(3, n_a, c)), rng.normal(size=(3, n_b, c)) + 0.3
+    a[:, :, 0] *= 5.0  # unequal feature scales exercise the standardisation in 'auto'
+    test = rng.normal(size=(3, 4, c))
+    ours = lda_decisions(*(torch.from_numpy(x) for x in (a, b, test)), solver="lsqr",
+                         shrinkage=shrinkage).numpy()
+    for i in range(3):
+        ref = LinearDiscriminantAnalysis(solver="lsqr", shrinkage=shrinkage)
+        ref.fit(np.vstack([a[i], b[i]]), [0] * n_a + [1] * n_b)
+        np.testing.assert_allclose(ours[i], ref.decision_function(test[i]), rtol=1e-8, atol=1e-10)
+
+
+def test_errors():
+    x = torch.zeros(2, 4, 3, 2, dtype=torch.float64)
+    with pytest.raises(ValueError, match="4 dimensions"):
+        lda_loo_decisions(x[0])
+    with pytest.raises(ValueError, match="at least 3 trials"):
+        lda_loo_decisions(x[:, :2])
+    with pytest.raises(ValueError, match="0 <= i < j"):
+        lda_loo_decisions(x, torch.tensor([[1, 0]]))
+    with pytest.raises(TypeError, match="torch.Tensor"):
+        lda_loo_decisions([[1.0]])
+    bad = x.clone()
+    bad[0, 0, 0, 0] = float("nan")
+    with pytest.raises(ValueError, match="NaN"):
+        lda_loo_decisions(bad)
+    a, t = torch.zeros(1, 3, 2, dtype=torch.float64), torch.zeros(1, 1, 2, dtype=torch.float64)
+    with pytest.raises(ValueError, match="Did you mean 'lsqr'"):
+        lda_decisions(a, a, t, solver="lsq")
+    with pytest.raises(ValueError, match="does not support shrinkage"):
+        lda_decisions(a, a, t, shrinkage="auto")
+    with pytest.raises(ValueError, match=r"test \(1, 1, 3\)"):
+        lda_decisions(a, a, torch.zeros(1, 1, 3, dtype=torch.float64))
+    with pytest.raises(ValueError, match="float in \\[0, 1\\]"):
+        lda_decisions(a, a, t, solver="lsqr", shrinkage=1.5)

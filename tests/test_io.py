@@ -1,0 +1,157 @@
+"""Tests of rdm_widgets._io: atomic writes, pickle-free loading, file names."""
+from __future__ import annotations
+
+import os
+import pickle
+
+import numpy as np
+import pytest
+import torch
+
+from rdm_widgets._io import (atomic_savez, atomic_torch_save, atomic_write, load_npz_safe,
+                             load_pt_safe, rdm_filename)
+from rdm_widgets._progress import Cancelled
+
+FIRED = []
+
+
+def _fire(*args):
+    FIRED.append(args)
+    return dict(evil=True)
+
+
+class Payload:
+    """Unpickling this calls _fire: proves whether a loader executes pickles."""
+
+    def __reduce__(self):
+        return (_fire, ("unpickled!",))
+
+
+@pytest.fixture
+def no_pickle(monkeypatch):
+    def boom(*a, **k):
+        raise AssertionError("pickle was used while loading")
+
+    monkeypatch.setattr(pickle, "loads", boom)
+    monkeypatch.setattr(pickle, "load", boom)
+    monkeypatch.setattr(pickle, "Unpickler", boom)
+    FIRED.clear()
+    yield
+    assert FIRED == []
+
+
+def test_atomic_savez_roundtrip_and_no_overwrite(tmp_path):
+    p = tmp_path / "a.npz"
+    out = atomic_savez(p, x=np.arange(5.0), s=np.array(["a", "bb"]))
+    assert out == p
+    with np.load(p, allow_pickle=False) as z:
+        np.testing.assert_array_equal(z["x"], np.arange(5.0))
+        assert z["s"].tolist() == ["a", "bb"]
+    with pytest.raises(FileExistsError, match="a.npz.*overwrite=True"):
+        atomic_savez(p, x=np.zeros(2))
+    with np.load(p) as z:  # untouched
+        assert z["x"].shape == (5,)
+    atomic_savez(p, overwrite=True, x=np.zeros(2))
+    with np.load(p) as z:
+        assert z["x"].shape == (2,)
+    assert sorted(os.listdir(tmp_path)) == ["a.npz"]
+
+
+def test_atomic_savez_rejects_object_arrays(tmp_path):
+    with pytest.raises(TypeError, match="'meta'.*object array.*pickle"):
+        atomic_savez(tmp_path / "b.npz", meta={"a": 1})
+    assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize("exc", [KeyboardInterrupt, Cancelled, RuntimeError])
+def test_atomic_write_removes_temp_on_interrupt(tmp_path, exc):
+    p = tmp_path / "c.bin"
+    with pytest.raises(exc):
+        with atomic_write(p) as f:
+            f.write(b"partial")
+            raise exc()
+    assert os.listdir(tmp_path) == []
+    # an existing file survives an interrupted overwrite
+    p.write_bytes(b"old")
+    with pytest.raises(exc):
+        with atomic_write(p, overwrite=True) as f:
+            f.write(b"new")
+            raise exc()
+    assert p.read_bytes() == b"old"
+    assert os.listdir(tmp_path) == ["c.bin"]
+
+
+def test_atomic_write_missing_folder(tmp_path):
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        atomic_savez(tmp_path / "nope" / "x.npz", a=np.ones(1))
+
+
+def test_torch_save_roundtrip_and_validation(tmp_path):
+    obj = {"rdm": torch.arange(4.0), "stimuli": ["a", "b"], "layer": "l", "n": 3, "x": None}
+    p = atomic_torch_save(tmp_path / "r.pt", obj)
+    back = load_pt_safe(p)
+    assert torch.equal(back["rdm"], obj["rdm"]) and back["stimuli"] == ["a", "b"] and back["n"] == 3
+    with pytest.raises(FileExistsError):
+        atomic_torch_save(p, obj)
+    with pytest.raises(TypeError, match=r"object\['arr'\].*ndarray.*torch.from_numpy"):
+        atomic_torch_save(tmp_path / "s.pt", {"arr": np.ones(2)})
+    with pytest.raises(TypeError, match="Payload"):
+        atomic_torch_save(tmp_path / "s.pt", {"x": [Payload()]})
+    assert sorted(os.listdir(tmp_path)) == ["r.pt"]
+
+
+def test_load_pt_safe_refuses_code(tmp_path):
+    p = tmp_path / "evil.pt"
+    torch.save({"x": Payload()}, p)  # written with plain torch.save on purpose
+    FIRED.clear()
+    with pytest.raises(ValueError, match="weights_only=True"):
+        load_pt_safe(p)
+    assert FIRED == []
+
+
+def test_load_npz_safe_skips_and_reads_pickled_literals(tmp_path, no_pickle):
+    p = tmp_path / "n2b.npz"
+    meta = {"distance": "pearson", "values": [1, 2.5, None, True], "nested": {"k": "v"}}
+    np.savez(p, rdm=np.arange(3.0), meta=np.array(meta, dtype=object),
+             evil=np.array(Payload(), dtype=object),
+             mixed=np.array([{"a": 1}, Payload()], dtype=object))
+    d = load_npz_safe(p)
+    assert set(d) == {"rdm"}
+    assert set(d.skipped) == {"meta", "evil", "mixed"}
+    assert d.skipped["meta"] == meta  # recovered from opcodes, not unpickled
+    assert d.skipped["evil"] is None and d.skipped["mixed"] is None
+
+
+def test_load_npz_safe_errors(tmp_path):
+    with pytest.raises(FileNotFoundError, match="missing.npz"):
+        load_npz_safe(tmp_path / "missing.npz")
+    bad = tmp_path / "bad.npz"
+    bad.write_bytes(b"not a zip")
+    with pytest.raises(ValueError, match="bad.npz"):
+        load_npz_safe(bad)
+
+
+def test_rdm_filename():
+    assert rdm_filename("features.18", set(), "npz") == "RDM_features.18.npz"
+    assert rdm_filename("encoder/layer 0:attn", set(), ".pt") == "RDM_encoder_layer_0_attn.pt"
+    used = set()
+    names = []
+    for layer in ["a/b", "a_b", "a b", "c"]:
+        n = rdm_filename(layer, used, "npz")
+        used.add(n)
+        names.append(n)
+    assert names == ["RDM_a_b.npz", "RDM_a_b__2.npz", "RDM_a_b__3.npz", "RDM_c.npz"]
+    assert rdm_filename("", None) == "RDM_unnamed.npz"
+
+
+@pytest.mark.parametrize("protocol", range(pickle.HIGHEST_PROTOCOL + 1))
+def test_pickle_literal_reader_all_protocols(protocol):
+    from rdm_widgets._io import _FAIL, _literal_from_pickle, _plain
+
+    obj = {"a": [1, 2.5, None, True, (1, 2), (1,), (1, 2, 3, 4), 10**30], "b": {"c": "é"}, "l": [0] * 1500}
+    assert _literal_from_pickle(pickle.dumps(obj, protocol=protocol)) == obj
+    FIRED.clear()
+    evil = _literal_from_pickle(pickle.dumps({"x": Payload()}, protocol=protocol))
+    assert evil is _FAIL or not _plain(evil)  # a placeholder, never a call
+    assert FIRED == []
+    assert _literal_from_pickle(b"\x80\x05garbage") is _FAIL

@@ -1,0 +1,62 @@
+"""Run every benchmark and assemble BENCHMARKS.md from their result fragments.
+
+Each benchmark measures rdm_widgets and its reference side by side in one run and
+writes a markdown fragment to ``benchmarks/results/<name>.md``; this script runs them
+in turn (``--quick`` for smaller sizes, ``--only NAME`` to rerun one) and concatenates
+the fragments, so BENCHMARKS.md always shows the latest ratios.
+
+Usage: ``python benchmarks/run_all.py [--quick] [--only distances|create_rdms|eeg] [--assemble-only]``
+"""
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+BENCHES = {
+    "distances": "bench_distances.py",
+    "create_rdms": "bench_create_rdms.py",
+    "eeg": "bench_eeg.py",
+}
+HEADER = """# Benchmarks
+
+Speed and memory targets live here, never in timed unit tests. Every table is produced by a
+script in `benchmarks/` that runs rdm_widgets and its reference side by side in one run, and
+is reported as ratios. Regenerate with `make bench` (or `python benchmarks/run_all.py`).
+
+Machine for the figures below unless a table says otherwise: the project's CI/development
+machine, 2 CPU cores, 24 GiB, no GPU; torch 2.13.0 CPU build. The machine was shared with other
+jobs while these were measured (load averages are given per table): ratios measured in one run
+are meaningful, absolute seconds are pessimistic. No CUDA GPU was available to this session, so
+the GPU runs the issues ask for have not been made yet (the code paths are device-agnostic; run
+`python benchmarks/bench_distances.py --device cuda` on a GPU machine).
+
+"""
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="smaller sizes")
+    ap.add_argument("--only", choices=sorted(BENCHES), action="append", help="run only these")
+    ap.add_argument("--assemble-only", action="store_true", help="only rebuild BENCHMARKS.md")
+    args = ap.parse_args()
+    if not args.assemble_only:
+        for name in args.only or BENCHES:
+            cmd = [sys.executable, str(HERE / BENCHES[name])] + (["--quick"] if args.quick else [])
+            print("$", " ".join(cmd), flush=True)
+            subprocess.run(cmd, check=True, cwd=ROOT)
+    parts = [HEADER]
+    for name in BENCHES:
+        fragment = HERE / "results" / f"{name}.md"
+        if fragment.exists():
+            parts.append(fragment.read_text().strip() + "\n\n")
+    (ROOT / "BENCHMARKS.md").write_text("".join(parts))
+    print("wrote", ROOT / "BENCHMARKS.md")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

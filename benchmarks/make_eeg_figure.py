@@ -49,9 +49,9 @@ def main():
     fig, ax = plt.subplots(figsize=(7, 3.6), dpi=150)
     ax.axhline(0.5, color="0.5", ls="--", lw=1, label="chance (0.5)")
     ax.axvline(0.0, color="0.7", lw=1)
-    top = 0.5
-    for res, sec, color, name in [(rdm, elapsed, "C0", "LDA (default, exact sklearn)"),
-                                  (shr, elapsed_shr, "C1", "shrinkage LDA (Ledoit-Wolf)")]:
+    top, bottom = 0.5, 0.5
+    for res, sec, color, name, offset in [(rdm, elapsed, "C0", "LDA (default, exact sklearn)", (8, -12)),
+                                          (shr, elapsed_shr, "C1", "shrinkage LDA (Ledoit-Wolf)", (8, 2))]:
         mt = res.mean_timecourse()
         peak = int(np.argmax(mt))
         print(f"{res.meta['method']}: eeg_rdm on {eeg.shape} ({len(res.conditions)} conditions, "
@@ -60,9 +60,9 @@ def main():
         ax.plot(times, mt, color=color, lw=1.5, label=name)
         ax.plot(times[peak], mt[peak], "o", color=color, ms=4)
         ax.annotate(f"{mt[peak]:.2f} at {times[peak]:.2f} s", (times[peak], mt[peak]),
-                    xytext=(8, 2), textcoords="offset points", fontsize=7, color=color)
-        top = max(top, mt.max())
-    ax.set_ylim(0.4, top + 0.05)  # room for the peak labels
+                    xytext=offset, textcoords="offset points", fontsize=7, color=color)
+        top, bottom = max(top, mt.max()), min(bottom, mt.min())
+    ax.set_ylim(min(0.4, bottom - 0.02), top + 0.05)  # room for the peak labels
     ax.set_xlabel("Time (s)")
     ax.set_ylabel("Decoding accuracy")
     ax.set_title("S001 (PhysioNet EEGMMIDB): mean pairwise accuracy, 4 targets, "

@@ -54,6 +54,28 @@ def count_exact(monkeypatch):
     return counter
 
 
+@pytest.fixture
+def count_avgref(monkeypatch):
+    """Count folds certified by the average-reference fast path."""
+    counter = {"n": 0}
+    orig = _lda._avgref_channel_space
+
+    def wrapped(xa, xb, tol):
+        dec, ok = orig(xa, xb, tol)
+        counter["n"] += int(ok.sum())
+        return dec, ok
+
+    monkeypatch.setattr(_lda, "_avgref_channel_space", wrapped)
+    return counter
+
+
+def avg_referenced(shape, seed):
+    """Seeded average-referenced data with unequal channel scales (exercises the std scaling)."""
+    rng = np.random.default_rng(seed)
+    data = rng.normal(size=shape) * rng.uniform(0.5, 3.0, size=(1, 1, shape[2], 1))
+    return data - data.mean(2, keepdims=True)  # every trial sums to 0 over channels
+
+
 def check_against_sklearn(data, pairs=None, times=None, rtol=1e-8):
     n_cond = data.shape[0]
     pairs = all_pairs(n_cond) if pairs is None else pairs
@@ -81,14 +103,54 @@ def test_rank_deficient(count_exact):
     assert count_exact["n"] == 0  # the sample-space fast path certifies random data
 
 
-@pytest.mark.parametrize("shape", [(3, 30, 8, 2), (3, 20, 64, 1), (2, 33, 64, 1)])
-def test_average_reference(shape, count_exact):
-    data = np.random.default_rng(2).normal(size=shape)
-    data -= data.mean(2, keepdims=True)  # every trial sums to 0 over channels
+@pytest.mark.parametrize("shape", [(3, 30, 8, 2), (4, 40, 16, 2), (3, 45, 64, 1), (3, 20, 64, 1),
+                                   (2, 33, 64, 1), (2, 10, 17, 2)])
+def test_average_reference(shape, count_exact, count_avgref):
+    data = avg_referenced(shape, 2)
     check_against_sklearn(data)
-    if shape[1] * 2 - 2 >= shape[2]:
-        # rank C-1 < C: sklearn truncates, so the fast path must have refused
-        assert count_exact["n"] > 0
+    n_cond, k, c, n_t = shape
+    folds = n_cond * (n_cond - 1) // 2 * n_t * k
+    if 2 * k - 4 >= c:  # rank C-1 < C: the average-reference path certifies every fold
+        assert count_avgref["n"] == folds and count_exact["n"] == 0
+    elif 2 * k - 3 == c:  # fold rank C-1 from only C-1 contrasts: mostly certified
+        assert count_avgref["n"] > folds // 2 and count_avgref["n"] + count_exact["n"] == folds
+    elif 2 * k - 2 == c:  # pair Gram singular (2k-2 contrasts, rank C-1): exact path
+        assert count_exact["n"] > 0 and count_avgref["n"] == 0
+    else:  # 2k-2 < C: the sample-space path handles it
+        assert count_exact["n"] == 0 and count_avgref["n"] == 0
+
+
+def test_average_reference_mixed_block(count_exact, count_avgref):
+    # time 0 average-referenced, time 1 not: one block, split between the two channel paths
+    data = avg_referenced((3, 20, 8, 2), 9)
+    data[..., 1] += np.random.default_rng(10).normal(size=data.shape[:3])
+    check_against_sklearn(data)
+    assert count_avgref["n"] == 3 * 20 and count_exact["n"] == 0
+
+
+def test_nearly_average_referenced_is_not_trusted(count_exact, count_avgref):
+    # channel sums 10x above the structural threshold but far below sklearn's tol: the
+    # null direction is still truncated by sklearn, handled by the exact path
+    data = avg_referenced((2, 20, 8, 1), 11)
+    norm = np.linalg.norm(data, axis=2, keepdims=True)
+    data += 1e-5 * norm / 8 * np.random.default_rng(12).choice([-1.0, 1.0], size=data.shape[:2] + (1, 1))
+    check_against_sklearn(data, rtol=1e-6)
+    assert count_avgref["n"] == 0 and count_exact["n"] == 20
+
+
+def test_real_eeg_average_reference(count_exact, count_avgref):
+    """Bundled avg-referenced EEG, 4 'target' conditions (k = 44 > C / 2): the tutorial case."""
+    from rdm_widgets.demo import demo_path
+    with np.load(demo_path("eeg"), allow_pickle=False) as z:
+        eeg, labels = z["eeg"].astype(np.float64), z["target"].astype(str)
+    conds = sorted(set(labels))
+    k = min(int((labels == c).sum()) for c in conds)
+    data = np.stack([eeg[labels == c][:k] for c in conds])  # (4, 44, 64, 161)
+    assert data.shape[:3] == (4, 44, 64)
+    ours, ref = check_against_sklearn(data, times=[20, 80, 120], rtol=1e-7)
+    acc = lambda dec: 0.5 * ((dec[..., 0] < 0).mean(-1) + (dec[..., 1] > 0).mean(-1))
+    assert np.abs(acc(ours) - acc(ref)).max() == 0
+    assert count_avgref["n"] == 6 * 3 * k and count_exact["n"] == 0
 
 
 def test_boundary_regimes():

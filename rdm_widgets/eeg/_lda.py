@@ -29,13 +29,25 @@ truncation provably keeps every non-structural eigenvalue:
   scatter (removing trial f changes a class scatter by ``-k/(k-1) r r^T``) and
   the decision only involves ``span{d, r_a, r_b}``, so one Cholesky per pair and
   time plus a 2x2 Woodbury correction per fold suffice.
+* **average reference** (``2k-3 >= C``, every trial sums to ~0 over channels):
+  ``Q`` has rank ``C-1`` and sklearn truncates the fold's structural null
+  direction ``u = std_f / |std_f|`` of the scaled matrix. With
+  ``Z^+ = (Z + u u^T)^-1 - u u^T`` this becomes a rank-4 update (two LOO
+  downdates, ``- gamma 1 1^T``, ``+ mu var_f var_f^T``) of one factorisation of
+  ``B0 (Q + gamma 1 1^T) B0`` per pair and time (see
+  :func:`_avgref_channel_space`).
 
 Certificates (Weyl interlacing for the sample path: removing a trial cannot push
 the smallest non-zero eigenvalue below the pair's one; ``S - vv^T >= (1 -
-v^T S^-1 v) S`` for the channel path; the per-fold std only grows the scaled
+v^T S^-1 v) S`` for the channel paths; the per-fold std only grows the scaled
 spectrum since ``var_f <= var_pair``) guarantee that every kept singular value
-exceeds ``2 * tol``. Anything uncertified (near-singular data, average
-referencing with as many trials as channels, constant channels) is recomputed
+exceeds ``2 * tol``. For the average-reference path the bound is on the
+second-smallest eigenvalue (a rank-one term ``gamma g g^T`` raises the smallest
+eigenvalue to at most the second one, so ``lambda_2(Z_f) >= frac_f *
+lambda_min(B0 (Q + gamma 1 1^T) B0) / n``), and the Rayleigh quotient
+``u^T Z_f u <= 1^T Q 1 / (n |std_f|^2) < tol^2 / 4`` certifies that sklearn
+drops exactly that one direction. Anything uncertified (near-singular data,
+average referencing with ``2k-2 == C``, constant channels) is recomputed
 with the exact batched SVD of :func:`rdm_widgets.eeg._linalg.svd_decisions`.
 """
 from __future__ import annotations
@@ -58,6 +70,8 @@ _SAFETY = 4.0
 # Woodbury downdates whose remaining fraction is below this lose digits: exact path.
 _MIN_DOWNDATE = 1e-3
 _BLOCK_BYTES = 256 * 2**20
+# A trial counts as average-referenced when |1^T x| <= this * |1| |x| (float32 rounding ~1e-8).
+_AVGREF_COS = 1e-6
 
 
 def _helmert(n: int, dtype, device) -> torch.Tensor:
@@ -182,6 +196,97 @@ def _channel_space(xa, xb, tol):
     return dec, ok
 
 
+def _avg_referenced(xa, xb):
+    """(N,) True where every trial of the pair sums to ~0 over channels (average reference)."""
+    x = torch.cat([xa, xb], 1)
+    bound = _AVGREF_COS * math.sqrt(x.shape[-1]) * torch.linalg.vector_norm(x, dim=-1)
+    return (x.sum(-1).abs() <= bound).all(-1)
+
+
+def _avgref_channel_space(xa, xb, tol):
+    """Fast path for average-referenced data with 2k-3 >= C (within scatter of rank C-1).
+
+    Returns decisions (N, k, 2) and certified mask (N, k).
+
+    With ``1^T r = 0`` for every residual, the fold's scaled within matrix
+    ``Z = B_f Q_f B_f / n`` has the structural null vector ``u = s_f / |s_f|``
+    (``s_f`` the fold's std), which sklearn truncates. For any ``alpha > 0``,
+    ``Z^+ = (Z + alpha u u^T)^-1 - u u^T / alpha``; with ``alpha = 1`` this gives::
+
+        B_f Z^+ B_f / n = (Q_f + mu v v^T)^-1 - 1 1^T / (n sum(v)),   v = var_f, mu = n / sum(v)
+
+    ``Q_f + mu v v^T = (Q + gamma 1 1^T) - c r_a r_a^T - c r_b r_b^T - gamma 1 1^T + mu v v^T``
+    is a rank-4 update of one base per pair-time (factorised once, in B0-scaled
+    coordinates as the channel path), and ``v = var0 - c (r_a^2 + r_b^2) / n``
+    lies in ``span{var0, r_a^2, r_b^2}``. When rounding leaves tiny channel sums
+    (float32 data), this differs from sklearn's truncated pseudo-inverse only at
+    second order in them (``u`` is an exact eigenvector up to first order).
+    """
+    n_pt, k, n_chan = xa.shape
+    n = 2 * (k - 1)
+    c = k / (k - 1)
+    ma, mb, ra, rb, var0, var_f, ok = _fold_stats(xa, xb)
+    var_f = torch.where(ok[..., None], var_f, var0[:, None])        # keep finite; uncertified
+    sum_f = var_f.sum(-1)                                            # |s_f|^2  (N, k)
+    # sklearn truncates the null direction: u^T Z_f u = 1^T Q_f 1 / (n |s_f|^2) << tol^2
+    sa, sb = ra.sum(-1), rb.sum(-1)                                  # 1^T r  (N, k)
+    one_q_one = sa.pow(2).sum(1) + sb.pow(2).sum(1)                  # 1^T Q 1 >= 1^T Q_f 1
+    ok = ok & (one_q_one[:, None] <= tol**2 / _SAFETY * n * sum_f)
+    sc = var0.rsqrt()                                                # B0 (scale-invariant algebra)
+    ras, rbs = ra * sc[:, None], rb * sc[:, None]
+    gamma = n * var0.sum(-1) / n_chan**2    # gamma ((B0 1)^T u0)^2 = n, the base's mean eigenvalue
+    base = ras.mT @ ras + rbs.mT @ rbs + gamma[:, None, None] * (sc[:, :, None] * sc[:, None, :])
+    chol, info = torch.linalg.cholesky_ex(base)
+    ok = ok & (info == 0)[:, None]
+    # basis [d, g = B0 1, B0 var0, B0 r_a, B0 r_b, B0 r_a^2, B0 r_b^2]; the last four per fold
+    fixed = torch.stack([(mb - ma) * sc, sc, var0.sqrt()], 1)        # (N, 3, C)
+    e = torch.cat([fixed, ras, rbs, ras * ra, rbs * rb], 1)          # (N, 3 + 4k, C)
+    y = torch.linalg.solve_triangular(chol, e.mT, upper=False)      # L^-1 E  (N, C, 3 + 4k)
+    y0 = y[:, :, :3]
+    yf = y[:, :, 3:].reshape(n_pt, n_chan, 4, k).permute(0, 3, 1, 2)  # (N, k, C, 4)
+    g00 = (y0.mT @ y0)[:, None].expand(-1, k, -1, -1)
+    g0f = torch.einsum("nci,nkcj->nkij", y0, yf)
+    gff = torch.einsum("nkci,nkcj->nkij", yf, yf)
+    gam = torch.cat([torch.cat([g00, g0f], -1), torch.cat([g0f.mT, gff], -1)], -2)  # (N, k, 7, 7)
+    # Q_f + gamma 1 1^T = base - c U U^T, U = [r_a, r_b]: same certificate as the channel path
+    gaa, gbb, gab = gam[..., 3, 3], gam[..., 4, 4], gam[..., 3, 4]
+    lam_max = 0.5 * (gaa + gbb) + torch.sqrt(0.25 * (gaa - gbb) ** 2 + gab**2)
+    frac = 1.0 - c * lam_max
+    ok = ok & (frac > _MIN_DOWNDATE)
+    a11, a22, a12 = 1.0 / c - gaa, 1.0 / c - gbb, -gab
+    det = a11 * a22 - a12**2
+    det = torch.where(det > 0, det, torch.ones_like(det))
+    kinv = torch.stack([torch.stack([a22, -a12], -1), torch.stack([-a12, a11], -1)], -2) / det[..., None, None]
+    gam_t = gam + gam[..., :, 3:5] @ kinv @ gam[..., 3:5, :]        # E^T (Q_f + gamma 1 1^T)^-1 E
+    # held-out a, held-out b, d_f, g and B0 var_f in the basis
+    h = 1.0 / (2 * (k - 1))
+    #                  d     g    var0   r_a           r_b           r_a^2   r_b^2
+    w = torch.tensor([[-0.5, 0.0, 0.0, 1.0 + h, h, 0.0, 0.0],
+                      [0.5, 0.0, 0.0, h, 1.0 + h, 0.0, 0.0],
+                      [1.0, 0.0, 0.0, 1.0 / (k - 1), -1.0 / (k - 1), 0.0, 0.0],
+                      [0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0],
+                      [0.0, 0.0, 1.0, 0.0, 0.0, -c / n, -c / n]], dtype=xa.dtype, device=xa.device)
+    g5 = w @ gam_t @ w.T                                             # (N, k, 5, 5)
+    # second Woodbury step: - gamma g g^T + mu v v^T  (2x2 capacitance, det < 0 when exact)
+    k11 = g5[..., 3, 3] - 1.0 / gamma[:, None]
+    k12 = g5[..., 3, 4]
+    k22 = g5[..., 4, 4] + sum_f / n
+    kdet = k11 * k22 - k12**2
+    ok = ok & (kdet < -1e-6 * (k11.abs() * k22.abs() + k12**2))
+    kdet = torch.where(kdet < 0, kdet, -torch.ones_like(kdet))
+    cinv = torch.stack([torch.stack([k22, -k12], -1), torch.stack([-k12, k11], -1)], -2) / kdet[..., None, None]
+    side = g5[..., :3, 3:5]
+    bil = g5[..., :3, :3] - side @ cinv @ side.mT
+    # - 1 1^T / (n |s_f|^2) term of B Z^+ B / n, from the (tiny) channel sums of the vectors
+    ones = torch.stack([(mb - ma).sum(-1)[:, None].expand(-1, k), sa, sb], -1) @ w[:3, [0, 3, 4]].T
+    dec = n * bil[..., :2, 2] - ones[..., :2] * ones[..., 2:] / sum_f[..., None]
+    # pair-level certificate (see module docstring): lambda_2(Z_f) >= frac_f lambda_min(base) / n
+    worst = torch.where(ok, frac, torch.full_like(frac, float("inf"))).amin(1)
+    tau = _SAFETY * tol**2 * n / torch.where(torch.isfinite(worst), worst, torch.ones_like(worst))
+    ok = ok & _chol_lower_bound_ok(base, tau)[:, None]
+    return dec, ok
+
+
 def _exact_folds(xa, xb, pt, fold, tol, max_bytes=_BLOCK_BYTES):
     """Exact SVD-path decisions for the (pair-time, fold) entries listed in pt/fold."""
     k, c = xa.shape[1], xa.shape[2]
@@ -202,11 +307,16 @@ def _block_decisions(xa, xb, tol):
     k, c = xa.shape[1], xa.shape[2]
     if 2 * k - 2 <= c:
         dec, ok = _sample_space(xa, xb, tol)
-    elif 2 * k - 4 >= c:
-        dec, ok = _channel_space(xa, xb, tol)
-    else:  # 2k-3 == C: fold rank C-1, pair rank C: no interlacing certificate
+    else:
         dec = torch.empty(xa.shape[0], k, 2, dtype=xa.dtype, device=xa.device)
         ok = torch.zeros(xa.shape[0], k, dtype=torch.bool, device=xa.device)
+        # average reference: rank C-1, one structural null direction (also covers 2k-3 == C)
+        avg = _avg_referenced(xa, xb)
+        for sel, path in ((avg, _avgref_channel_space), (~avg, _channel_space if 2 * k - 4 >= c else None)):
+            idx = sel.nonzero()[:, 0]
+            if path is not None and len(idx):
+                dec[idx], ok[idx] = path(xa[idx], xb[idx], tol)
+        # else 2k-3 == C without average reference: fold rank C-1, pair rank C: exact path
     bad = (~ok).nonzero()
     if len(bad):
         dec[bad[:, 0], bad[:, 1]] = _exact_folds(xa, xb, bad[:, 0], bad[:, 1], tol)
@@ -219,7 +329,8 @@ def _bytes_per_pair_time(k: int, c: int) -> int:
     if 2 * k - 2 <= c:  # per-fold contrasts (k, m, C) twice, Grams and factors (k, m, m) x 3
         m = 2 * k - 4
         return common + 8 * k * m * (2 * c + 3 * m + 8)
-    return common + 8 * (3 * c * c + (2 * k + 1) * c * 2 + k * 60)
+    # channel paths; the average-reference one solves 4k+3 vectors and keeps 7x7 fold Grams
+    return common + 8 * (4 * c * c + (4 * k + 3) * c * 3 + k * 600)
 
 
 def _as_tensor(name, x):

@@ -148,6 +148,25 @@ def _lstsq_min_norm(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return vh.transpose(1, 2) @ (inv_s[:, :, None] * (u.transpose(1, 2) @ b))
 
 
+def _solve_spd_or_lstsq(cov: torch.Tensor, rhs: torch.Tensor) -> torch.Tensor:
+    """``lstsq(cov, rhs)`` for a batch of symmetric covariances.
+
+    A shrunk covariance is positive definite, and then the least-squares solution sklearn
+    computes (SVD-based ``scipy.linalg.lstsq``) is the unique solution of the system, which a
+    batched Cholesky gives at a fraction of the cost. Matrices whose Cholesky fails (singular:
+    no shrinkage and fewer trials than channels) keep the minimum-norm least-squares route.
+    """
+    chol, info = torch.linalg.cholesky_ex(cov)
+    ok = info == 0
+    out = torch.empty_like(rhs)
+    if bool(ok.any()):
+        out[ok] = torch.cholesky_solve(rhs[ok], chol[ok])
+    if not bool(ok.all()):
+        bad = ~ok
+        out[bad] = _lstsq_min_norm(cov[bad], rhs[bad])
+    return out
+
+
 def lsqr_decisions(train_a: torch.Tensor, train_b: torch.Tensor, test: torch.Tensor,
                    shrinkage=None) -> torch.Tensor:
     """Exact batched sklearn lsqr-solver LDA decision values.
@@ -164,7 +183,7 @@ def lsqr_decisions(train_a: torch.Tensor, train_b: torch.Tensor, test: torch.Ten
     p_a, p_b = n_a / n, n_b / n
     cov = p_a * _shrunk(train_a, shrinkage) + p_b * _shrunk(train_b, shrinkage)
     means = torch.stack([train_a.mean(1), train_b.mean(1)], dim=2)  # (B, C, 2)
-    coef = _lstsq_min_norm(cov, means)                               # (B, C, 2)
+    coef = _solve_spd_or_lstsq(cov, means)                           # (B, C, 2)
     inter = -0.5 * (means * coef).sum(1) + torch.log(
         torch.tensor([p_a, p_b], dtype=test.dtype, device=test.device))
     w = coef[:, :, 1] - coef[:, :, 0]

@@ -151,6 +151,10 @@ def jupyterlab_url(artifacts, chromium_path, tmp_path_factory):
     root = tmp_path_factory.mktemp("lab")
     (root / "nb").mkdir()
     shutil.copy(DASHBOARD, root / "nb" / DASHBOARD.name)
+    # no "get notified about Jupyter news?" popup over the notebook
+    news = root / "settings" / "@jupyterlab" / "apputils-extension"
+    news.mkdir(parents=True)
+    (news / "notification.jupyterlab-settings").write_text('{"fetchNews": "false"}')
     port = free_port()
     token = os.urandom(12).hex()
     log = artifacts / "jupyterlab.log"

@@ -61,20 +61,24 @@ def wait_for_figure(page, sel: str, predicate, timeout_ms: int, what: str):
 
 
 def screenshot(page, artifacts: Path, name: str, height: int = 1900) -> Path:
-    """Screenshot into test-artifacts/; also into docs/screenshots/ with RDMW_UPDATE_SCREENSHOTS=1.
+    """Screenshot into test-artifacts/; the Voila ones also into docs/screenshots/ (for the
+    README) when RDMW_UPDATE_SCREENSHOTS=1.
 
-    The viewport is made tall first: Voila and JupyterLab scroll inside their own
-    containers, so a "full page" screenshot would stop at the window's height.
+    The viewport is made ``height`` tall first: Voila and JupyterLab scroll inside their
+    own containers, so a "full page" screenshot would stop at the window's height.
     """
     size = page.viewport_size
-    page.set_viewport_size({"width": size["width"], "height": height})
-    page.wait_for_timeout(500)
     path = artifacts / f"{name}.png"
-    try:
+    if size["height"] >= height:
         page.screenshot(path=str(path))
-    finally:
-        page.set_viewport_size(size)
-    if os.environ.get("RDMW_UPDATE_SCREENSHOTS"):
+    else:
+        page.set_viewport_size({"width": size["width"], "height": height})
+        page.wait_for_timeout(500)
+        try:
+            page.screenshot(path=str(path))
+        finally:
+            page.set_viewport_size(size)
+    if os.environ.get("RDMW_UPDATE_SCREENSHOTS") and name.startswith("voila_"):
         target = REPO / "docs" / "screenshots"
         target.mkdir(parents=True, exist_ok=True)
         shutil.copy(path, target / path.name)
@@ -117,7 +121,7 @@ def check_dnn_run(page, artifacts: Path, shot: str) -> None:
     # new numbers too: 1 - r is at most 2, euclidean distances of the logits are far larger
     assert len(after["z"]) == len(before["z"]) == 78
     assert before["z"][0][1] <= 2 < after["z"][0][1]
-    screenshot(page, artifacts, shot)
+    screenshot(page, artifacts, shot, height=1400)
 
 
 def check_eeg_slider(page, artifacts: Path, shot: str) -> None:
@@ -132,6 +136,7 @@ def check_eeg_slider(page, artifacts: Path, shot: str) -> None:
     index = int(float(handle.get_attribute("aria-valuenow")))
     maximum = int(float(handle.get_attribute("aria-valuemax")))
     key = "ArrowRight" if index < maximum else "ArrowLeft"
+    screenshot(page, artifacts, shot, height=1800)
 
     handle.focus()
     page.keyboard.press(key)
@@ -148,4 +153,34 @@ def check_eeg_slider(page, artifacts: Path, shot: str) -> None:
     assert int(float(handle.get_attribute("aria-valuenow"))) == 0
     assert first["z"] != start["z"]
     assert first["drawnTitle"] == first["title"]
-    screenshot(page, artifacts, shot, height=1500)
+
+
+JS_HEIGHTS = """(sels) => sels.map(sel => [...document.querySelectorAll(sel + ' .js-plotly-plot')]
+    .map(g => Math.round(g.getBoundingClientRect().height)))"""
+#: the figures each tab shows, and the least height (px) a drawn figure of them has
+_TAB_FIGURES = {"DNN RDMs": [".rdmw-heatmap"], "EEG": [".rdmw-eeg-heatmap", ".rdmw-timecourse"]}
+_MIN_HEIGHT = 100
+
+
+def check_figures_keep_size(page) -> None:
+    """Switching tabs and resizing the window leaves every figure drawn (height > 0).
+
+    JupyterLab's plotly renderer calls ``Plotly.Plots.resize`` when an output is
+    shown again or resized; a figure whose layout does not fix both width and
+    height is then re-measured from its container and can collapse to 0 px.
+    """
+    size = page.viewport_size
+    problems = []
+    try:
+        for step, (tab, sels) in enumerate([*_TAB_FIGURES.items(), *_TAB_FIGURES.items()]):
+            if step == 2:
+                page.set_viewport_size({"width": size["width"] - 150, "height": size["height"] - 100})
+            page.get_by_role("tab", name=tab).click()
+            page.wait_for_timeout(1500)
+            heights = page.evaluate(JS_HEIGHTS, sels)
+            for sel, hs in zip(sels, heights):
+                if not hs or min(hs) < _MIN_HEIGHT:
+                    problems.append(f"{'after resize, ' if step >= 2 else ''}tab {tab!r}: {sel} figure heights {hs}")
+    finally:
+        page.set_viewport_size(size)
+    assert not problems, "figures collapsed: " + "; ".join(problems)

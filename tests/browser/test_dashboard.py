@@ -17,7 +17,7 @@ import time
 
 import pytest
 
-from dashboard_checks import check_dnn_run, check_eeg_slider, wait_for_initial_heatmap
+from dashboard_checks import check_dnn_run, check_eeg_slider, check_figures_keep_size, wait_for_initial_heatmap
 
 #: the first widget of a Voila page appeared after 22-56 s on a loaded 2-core machine
 FIRST_WIDGET_TIMEOUT_S = 180
@@ -54,3 +54,13 @@ def test_dnn_run_redraws_heatmap(dashboard, artifacts):
 @pytest.mark.timeout(600)
 def test_eeg_time_slider_redraws_heatmap(dashboard, artifacts):
     check_eeg_slider(dashboard, artifacts, "voila_eeg")
+
+
+# Known bug of the widgets (reported): the RDM heatmap and the timecourses fix only their
+# height; when their tab is shown again Plotly re-measures them and they collapse to 0 px.
+# Fix: give every figure shown in an Output both width and height; then remove this marker.
+@pytest.mark.xfail(reason="figures without a fixed width collapse when their tab is shown again",
+                   strict=True)
+@pytest.mark.timeout(300)
+def test_figures_survive_tab_switch_and_resize(dashboard):
+    check_figures_keep_size(dashboard)

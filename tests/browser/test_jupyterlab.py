@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from dashboard_checks import check_dnn_run, check_eeg_slider, wait_for_initial_heatmap
+from dashboard_checks import check_dnn_run, check_eeg_slider, check_figures_keep_size, wait_for_initial_heatmap
 
 LAB_READY_TIMEOUT_MS = 180_000
 
@@ -25,6 +25,8 @@ JS_KERNEL_IDLE = """() => {
 @pytest.fixture(scope="module")
 def lab_dashboard(browser_context, jupyterlab_url, artifacts):
     page = browser_context.new_page()
+    # tall from the start: resizing makes JupyterLab's plotly renderer re-measure the figures
+    page.set_viewport_size({"width": 1400, "height": 1800})
     messages: list[str] = []
     page.on("console", lambda m: messages.append(f"[{m.type}] {m.text}"))
     page.on("pageerror", lambda e: messages.append(f"[pageerror] {e}"))
@@ -62,3 +64,12 @@ def test_lab_dnn_run_redraws_heatmap(lab_dashboard, artifacts):
 @pytest.mark.timeout(600)
 def test_lab_eeg_time_slider_redraws_heatmap(lab_dashboard, artifacts):
     check_eeg_slider(lab_dashboard, artifacts, "lab_eeg")
+
+
+# Known bug of the widgets (reported): figures whose layout fixes only the height collapse to
+# 0 px when JupyterLab's plotly renderer re-measures them (tab shown again, window resized).
+# Fix: give every figure shown in an Output both width and height. Not strict: it depends on timing.
+@pytest.mark.xfail(reason="figures without a fixed width collapse on tab switch/resize", strict=False)
+@pytest.mark.timeout(300)
+def test_lab_figures_survive_tab_switch_and_resize(lab_dashboard):
+    check_figures_keep_size(lab_dashboard)

@@ -11,10 +11,11 @@ from pathlib import Path
 from typing import Callable, Optional
 
 import ipywidgets as widgets
+from traitlets import HasTraits, observe
 
 from .._progress import Cancelled
 
-__all__ = ["show_figure", "status_html", "format_eta", "BackgroundRun", "confine",
+__all__ = ["show_figure", "status_html", "format_eta", "BackgroundRun", "RunnerMixin", "confine",
            "list_feature_sources", "list_files", "css"]
 
 _COLOURS = {"info": "#333", "ok": "#1a7f37", "warn": "#9a6700", "error": "#cf222e"}
@@ -180,6 +181,73 @@ class BackgroundRun:
         """Wait for the run; True when it has finished."""
         self.thread.join(timeout)
         return not self.thread.is_alive()
+
+
+class RunnerMixin(HasTraits):
+    """Run/Stop lifecycle shared by the panels.
+
+    The panel defines the traits ``running``, ``progress`` (0..1) and ``status``, the
+    attributes below, and ``_finish(result) -> (summary, suffix)`` that stores a result and
+    describes it; the status then reads ``"Done: <summary> in 1.2 s<suffix> · note: ..."``.
+    """
+
+    _run: Optional[BackgroundRun] = None
+    _progress_label = "Computing"      # "<label>: done/total <unit> · ETA ..."
+    _progress_unit = "steps"
+    _stopped_text = "Stopped."
+
+    @property
+    def thread(self):
+        """The thread of the current (or last) run, or None."""
+        return None if self._run is None else self._run.thread
+
+    def join(self, timeout=None) -> bool:
+        """Wait for the current run to finish; True when nothing is running any more."""
+        return True if self._run is None else self._run.join(timeout)
+
+    @observe("status")
+    def _on_status(self, change):
+        text = change["new"]
+        kind = ("error" if text.startswith("Error") else "warn" if text.startswith("Stopped")
+                else "ok" if text.startswith("Done") else "info")
+        self.status_html.value = status_html(text, kind)
+
+    def _start(self, job: Callable, status: str) -> None:
+        self.running = True
+        self.progress = 0.0
+        self.status = status
+        self._t0 = time.monotonic()
+        self._run = BackgroundRun(job, self._on_progress, self._on_done).start()
+
+    def stop(self):
+        """Cancel the running computation at its next progress step (what Stop does)."""
+        if self._run is not None and self.running:
+            self._run.stop()
+            self.status = "Stopping ..."
+
+    def _on_progress(self, fraction, done, total, eta):
+        self.progress = fraction
+        eta_text = "" if eta is None or fraction >= 1 else f" · ETA {format_eta(eta)}"
+        self.status = f"{self._progress_label}: {done}/{total} {self._progress_unit}{eta_text}"
+
+    def _on_done(self, result, error):
+        try:
+            if isinstance(error, Cancelled):
+                self.status = self._stopped_text
+                return
+            if error is not None:
+                self.status = f"Error: {error_message(error)}"
+                return
+            summary, suffix = self._finish(result)
+            self.progress = 1.0
+            elapsed = time.monotonic() - self._t0
+            notes = self._run.warnings if self._run is not None else []
+            self.status = (f"Done: {summary} in {elapsed:.1f} s{suffix}"
+                           + (f" · note: {'; '.join(notes[:3])}" if notes else ""))
+        except Exception as exc:  # noqa: BLE001 - e.g. unreadable output; shown, not raised
+            self.status = f"Error: {error_message(exc)}"
+        finally:
+            self.running = False
 
 
 def confine(path, root) -> Path:

@@ -8,9 +8,7 @@ from pathlib import Path
 import ipywidgets as widgets
 from traitlets import Bool, Dict, Float, TraitError, Unicode, observe, validate
 
-from .._progress import Cancelled
-from ._common import (BackgroundRun, confine, css, error_message, format_eta, list_feature_sources,
-                      status_html)
+from ._common import RunnerMixin, confine, css, error_message, list_feature_sources
 
 __all__ = ["RDMCreationPanel", "default_create"]
 
@@ -42,7 +40,7 @@ def _distances() -> list[str]:
     return list(available_distances())
 
 
-class RDMCreationPanel(widgets.VBox):
+class RDMCreationPanel(RunnerMixin, widgets.VBox):
     """Panel that computes one RDM per layer of a feature folder.
 
     Parameters
@@ -77,6 +75,10 @@ class RDMCreationPanel(widgets.VBox):
     rdms = Dict()
     result_path = Unicode("")
     labels = Dict()
+    _progress_label = "Computing"
+    _progress_unit = "steps (feature reads and distance blocks)"
+    _stopped_text = "Stopped: the run was cancelled and no files were written."
+
     running = Bool(False)
     progress = Float(0.0)
     status = Unicode("")
@@ -91,7 +93,7 @@ class RDMCreationPanel(widgets.VBox):
             raise ValueError(f"data_root {str(self.data_root)!r} is not a folder.")
         self._compute = compute if compute is not None else default_create
         self._save_root = Path(save_root) if save_root is not None else None
-        self._run: BackgroundRun | None = None
+        self._run = None
         self._t0 = 0.0
         self._source_layers: list[str] = []
 
@@ -188,23 +190,7 @@ class RDMCreationPanel(widgets.VBox):
         if Path(path).is_dir():
             self.labels = read_category_labels(path)
 
-    @observe("status")
-    def _on_status(self, change):
-        text = change["new"]
-        kind = ("error" if text.startswith("Error") else "warn" if text.startswith("Stopped")
-                else "ok" if text.startswith("Done") else "info")
-        self.status_html.value = status_html(text, kind)
-
     # ------------------------------------------------------------------ running
-    @property
-    def thread(self):
-        """The thread of the current (or last) run, or None."""
-        return None if self._run is None else self._run.thread
-
-    def join(self, timeout=None) -> bool:
-        """Wait for the current run to finish; True when nothing is running any more."""
-        return True if self._run is None else self._run.join(timeout)
-
     def _save_path(self) -> Path:
         if self._save_root is None:
             self._save_root = Path(tempfile.mkdtemp(prefix="rdm_widgets_"))
@@ -233,52 +219,21 @@ class RDMCreationPanel(widgets.VBox):
         feature_path = self.folder
         kwargs = self.options()
         kwargs["save_path"] = str(self._save_path())
-        self.running = True
-        self.progress = 0.0
-        self.status = f"Computing RDMs of {Path(feature_path).name} ({kwargs['distance']}) ..."
-        self._t0 = time.monotonic()
-        self._run = BackgroundRun(lambda progress: self._compute(feature_path, progress=progress, **kwargs),
-                                  self._on_progress, self._on_done).start()
+        self._start(lambda progress: self._compute(feature_path, progress=progress, **kwargs),
+                    f"Computing RDMs of {Path(feature_path).name} ({kwargs['distance']}) ...")
         if wait:
             self.join()
 
-    def stop(self):
-        """Cancel the running computation at its next progress step (what Stop does)."""
-        if self._run is not None and self.running:
-            self._run.stop()
-            self.status = "Stopping ..."
+    def _finish(self, result):
+        if isinstance(result, dict):
+            rdms, where = dict(result), ""
+        else:
+            from ..rdm import load_rdms
 
-    def _on_progress(self, fraction, done, total, eta):
-        self.progress = fraction
-        eta_text = "" if eta is None or fraction >= 1 else f" · ETA {format_eta(eta)}"
-        self.status = f"Computing: {done}/{total} steps (feature reads and distance blocks){eta_text}"
-
-    def _on_done(self, result, error):
-        try:
-            if isinstance(error, Cancelled):
-                self.status = "Stopped: the run was cancelled and no files were written."
-                return
-            if error is not None:
-                self.status = f"Error: {error_message(error)}"
-                return
-            if isinstance(result, dict):
-                rdms, where = dict(result), ""
-            else:
-                from ..rdm import load_rdms
-
-                rdms, where = load_rdms(result), str(result)
-                # files load in name order; show layers in the network's order (as the source lists them)
-                rank = {layer: i for i, layer in enumerate(self._source_layers)}
-                rdms = dict(sorted(rdms.items(), key=lambda kv: rank.get(kv[0], len(rank))))
-            self.result_path = where
-            self.progress = 1.0
-            self.rdms = rdms
-            elapsed = time.monotonic() - self._t0
-            notes = self._run.warnings if self._run is not None else []
-            self.status = (f"Done: {len(rdms)} layer RDM(s) in {elapsed:.1f} s"
-                           + (f" · saved to {where}" if where else "")
-                           + (f" · note: {'; '.join(notes[:3])}" if notes else ""))
-        except Exception as exc:  # noqa: BLE001 - e.g. unreadable output; shown, not raised
-            self.status = f"Error: {error_message(exc)}"
-        finally:
-            self.running = False
+            rdms, where = load_rdms(result), str(result)
+            # files load in name order; show layers in the network's order (as the source lists them)
+            rank = {layer: i for i, layer in enumerate(self._source_layers)}
+            rdms = dict(sorted(rdms.items(), key=lambda kv: rank.get(kv[0], len(rank))))
+        self.result_path = where
+        self.rdms = rdms
+        return f"{len(rdms)} layer RDM(s)", (f" · saved to {where}" if where else "")

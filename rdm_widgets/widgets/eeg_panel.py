@@ -1,7 +1,6 @@
 """EEG panel: load epochs, choose the decoding method and options, run eeg_rdm in the background."""
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -9,8 +8,7 @@ import ipywidgets as widgets
 import numpy as np
 from traitlets import Any, Bool, Float, TraitError, Unicode, observe, validate
 
-from .._progress import Cancelled
-from ._common import BackgroundRun, confine, css, error_message, format_eta, list_files, status_html
+from ._common import RunnerMixin, confine, css, error_message, list_files
 
 __all__ = ["EEGPanel", "Epochs", "load_epochs", "default_eeg_compute"]
 
@@ -118,7 +116,7 @@ def _devices() -> list[str]:
     return ["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"]
 
 
-class EEGPanel(widgets.VBox):
+class EEGPanel(RunnerMixin, widgets.VBox):
     """Panel that computes a time-resolved decoding RDM from epochs.
 
     Parameters
@@ -144,6 +142,10 @@ class EEGPanel(widgets.VBox):
     label_key = Unicode(None, allow_none=True)
     epochs = Any(None)
     result = Any(None)
+    _progress_label = "Decoding"
+    _progress_unit = "fits (pairs × folds × time points)"
+    _stopped_text = "Stopped: the run was cancelled; the previous result is kept."
+
     running = Bool(False)
     progress = Float(0.0)
     status = Unicode("")
@@ -154,7 +156,7 @@ class EEGPanel(widgets.VBox):
 
         self.data_root = Path(data_root if data_root is not None else demo_root()).expanduser().resolve()
         self._compute = compute if compute is not None else default_eeg_compute
-        self._run: BackgroundRun | None = None
+        self._run = None
         self._t0 = 0.0
         suffixes = (".npz", ".fif") if _mne_available() else (".npz",)
         files = [(rel, p) for rel, p in list_files(self.data_root, suffixes, max_depth) if _is_epochs(p)]
@@ -274,21 +276,7 @@ class EEGPanel(widgets.VBox):
         self._initial_conditions = None
         self.conditions_select.value = tuple(c for c in conds if wanted is None or c in set(map(str, wanted)))
 
-    @observe("status")
-    def _on_status(self, change):
-        text = change["new"]
-        kind = ("error" if text.startswith("Error") else "warn" if text.startswith("Stopped")
-                else "ok" if text.startswith("Done") else "info")
-        self.status_html.value = status_html(text, kind)
-
     # ------------------------------------------------------------------ running
-    @property
-    def thread(self):
-        return None if self._run is None else self._run.thread
-
-    def join(self, timeout=None) -> bool:
-        return True if self._run is None else self._run.join(timeout)
-
     def options(self) -> dict:
         """Keyword arguments for the compute function from the controls (without progress)."""
         return dict(method=self.method_dropdown.value, cv=self.cv_dropdown.value,
@@ -320,46 +308,16 @@ class EEGPanel(widgets.VBox):
             return
         kwargs = self.options()
         kwargs["times"] = times
-        self.running = True
-        self.progress = 0.0
-        self.status = (f"Decoding {len(set(labels))} conditions ({kwargs['method']}) over "
-                       f"{eeg.shape[2]} time points ...")
-        self._t0 = time.monotonic()
-        self._run = BackgroundRun(lambda progress: self._compute(eeg, labels, progress=progress, **kwargs),
-                                  self._on_progress, self._on_done).start()
+        self._start(lambda progress: self._compute(eeg, labels, progress=progress, **kwargs),
+                    f"Decoding {len(set(labels))} conditions ({kwargs['method']}) over "
+                    f"{eeg.shape[2]} time points ...")
         if wait:
             self.join()
 
-    def stop(self):
-        """Cancel at the next timepoint block (what Stop does)."""
-        if self._run is not None and self.running:
-            self._run.stop()
-            self.status = "Stopping ..."
-
-    def _on_progress(self, fraction, done, total, eta):
-        self.progress = fraction
-        eta_text = "" if eta is None or fraction >= 1 else f" · ETA {format_eta(eta)}"
-        self.status = f"Decoding: {done}/{total} fits (pairs × folds × time points){eta_text}"
-
-    def _on_done(self, result, error):
-        try:
-            if isinstance(error, Cancelled):
-                self.status = "Stopped: the run was cancelled; the previous result is kept."
-                return
-            if error is not None:
-                self.status = f"Error: {error_message(error)}"
-                return
-            self.progress = 1.0
-            self.result = result
-            elapsed = time.monotonic() - self._t0
-            n_cond = len(getattr(result, "conditions", []) or [])
-            notes = self._run.warnings if self._run is not None else []
-            self.status = (f"Done: {n_cond} × {n_cond} RDMs at {len(result.times)} time points in {elapsed:.1f} s"
-                           + (f" · note: {'; '.join(notes[:3])}" if notes else ""))
-        except Exception as exc:  # noqa: BLE001
-            self.status = f"Error: {error_message(exc)}"
-        finally:
-            self.running = False
+    def _finish(self, result):
+        self.result = result
+        n_cond = len(getattr(result, "conditions", []) or [])
+        return f"{n_cond} × {n_cond} RDMs at {len(result.times)} time points", ""
 
 
 def _is_epochs(path: str) -> bool:

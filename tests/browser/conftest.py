@@ -1,9 +1,9 @@
-"""Fixtures of the browser tests: a real Voila server and headless Chromium driven by Playwright.
+"""Fixtures of the browser tests: real Voila and JupyterLab servers, headless Chromium via Playwright.
 
 Every test in this folder gets the ``browser`` marker. The tests need Debian's
 Chromium (``make chromium``; Playwright's own browser download does not work on
-the development machines). Without it they are skipped locally and FAIL in CI
-(env ``CI`` set), so a CI run can never pass by skipping them.
+the development machines) and JupyterLab. Without them they are skipped locally
+and FAIL in CI (env ``CI`` set), so a CI run can never pass by skipping them.
 
 Screenshots and server logs go to ``test-artifacts/`` (gitignored).
 """
@@ -147,7 +147,10 @@ def jupyterlab_url(artifacts, chromium_path, tmp_path_factory):
     JupyterLab autosaves notebooks, hence the copy; settings and workspaces are
     fresh temp folders too, so no saved layout or dialog of an earlier run interferes.
     """
-    pytest.importorskip("jupyterlab", reason="JupyterLab is not installed (pip install jupyterlab)")
+    try:
+        import jupyterlab  # noqa: F401
+    except ImportError:
+        _missing("JupyterLab is not installed (pip install jupyterlab)")
     root = tmp_path_factory.mktemp("lab")
     (root / "nb").mkdir()
     shutil.copy(DASHBOARD, root / "nb" / DASHBOARD.name)

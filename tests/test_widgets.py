@@ -470,6 +470,10 @@ def test_click_selects_pair_timecourse():
     viewer.pair_a.value = 2
     assert viewer.pair == [2, 3] and viewer.clickgrid.selected == [2, 3]
     np.testing.assert_allclose(_decode(_fig(viewer.pair_timecourse)["data"][0]["y"]), res.data[2, 3, :])
+    # the pair's time marker follows the time slider
+    viewer.time_index = 6
+    shapes = _fig(viewer.pair_timecourse)["layout"].get("shapes", [])
+    assert any(s.get("x0") == pytest.approx(res.times[6]) for s in shapes)
 
 
 def test_rsa_timecourse_per_layer_when_models_loaded():

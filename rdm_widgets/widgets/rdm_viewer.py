@@ -228,7 +228,9 @@ class RDMViewer(widgets.VBox):
         fig = rdm_heatmap(rdm, title=self.title(rdm), colorscale=self.colorscale, max_display=self.max_display)
         # float32 halves what goes to the browser (a 1000 x 1000 view is ~5 MB instead of ~11 MB)
         fig.data[0].z = np.asarray(fig.data[0].z, dtype=np.float32)
-        fig.update_layout(height=560, margin=dict(l=40, r=20, t=60, b=40))
+        # an explicit width too: with height alone Plotly re-measures a figure whose tab is shown
+        # again (or the window resized) and collapses it to 0 px
+        fig.update_layout(height=560, width=620, margin=dict(l=40, r=20, t=60, b=40))
         show_figure(self.heatmap, fig)
         self._draw_thumbnails(rdm.stimuli)
 

@@ -130,7 +130,8 @@ class TimecourseViewer(widgets.VBox):
 
     @observe("time_index")
     def _on_time(self, change):
-        self._draw_time()
+        self._draw_time()      # also redraws the mean timecourse with its time marker
+        self._draw_pair()      # keep the pair's time marker at the slider's time too
 
     @observe("pair")
     def _on_pair(self, change):
@@ -215,12 +216,12 @@ class TimecourseViewer(widgets.VBox):
         ylabel = _value_label(res)
         fig = timecourse_figure(res.times, {f"mean {ylabel}": res.mean_timecourse()}, chance=chance_level(res),
                                 ylabel=ylabel, marker_time=t_now, title=f"Mean {ylabel} over condition pairs")
-        fig.update_layout(height=300, margin=dict(l=50, r=10, t=50, b=40))
+        fig.update_layout(height=300, width=640, margin=dict(l=50, r=10, t=50, b=40))
         outputs = [fig]
         if self.rsa:
             rsa_fig = timecourse_figure(res.times, self.rsa, chance=0.0, ylabel=f"{self.rsa_method} r",
                                         marker_time=t_now, title="Model–EEG RSA per layer")
-            rsa_fig.update_layout(height=300, margin=dict(l=50, r=10, t=50, b=40))
+            rsa_fig.update_layout(height=300, width=640, margin=dict(l=50, r=10, t=50, b=40))
             outputs.append(rsa_fig)
         self.timecourse.outputs = tuple({"output_type": "display_data", "data": figure_mime_bundle(f),
                                          "metadata": {}} for f in outputs)
@@ -244,5 +245,5 @@ class TimecourseViewer(widgets.VBox):
                                 chance=chance_level(res), ylabel=ylabel,
                                 marker_time=float(res.times[min(self.time_index, len(res.times) - 1)]),
                                 title=f"{a} vs {b}")
-        fig.update_layout(height=300, margin=dict(l=50, r=10, t=50, b=40))
+        fig.update_layout(height=300, width=640, margin=dict(l=50, r=10, t=50, b=40))
         show_figure(self.pair_timecourse, fig)

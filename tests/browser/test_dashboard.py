@@ -56,11 +56,8 @@ def test_eeg_time_slider_redraws_heatmap(dashboard, artifacts):
     check_eeg_slider(dashboard, artifacts, "voila_eeg")
 
 
-# Known bug of the widgets (reported): the RDM heatmap and the timecourses fix only their
-# height; when their tab is shown again Plotly re-measures them and they collapse to 0 px.
-# Fix: give every figure shown in an Output both width and height; then remove this marker.
-@pytest.mark.xfail(reason="figures without a fixed width collapse when their tab is shown again",
-                   strict=True)
+# Figures shown in Outputs must keep their size when their tab is shown again (they fix both
+# width and height; with height alone Plotly re-measured and collapsed them to 0 px).
 @pytest.mark.timeout(300)
 def test_figures_survive_tab_switch_and_resize(dashboard):
     check_figures_keep_size(dashboard)

@@ -66,10 +66,7 @@ def test_lab_eeg_time_slider_redraws_heatmap(lab_dashboard, artifacts):
     check_eeg_slider(lab_dashboard, artifacts, "lab_eeg")
 
 
-# Known bug of the widgets (reported): figures whose layout fixes only the height collapse to
-# 0 px when JupyterLab's plotly renderer re-measures them (tab shown again, window resized).
-# Fix: give every figure shown in an Output both width and height. Not strict: it depends on timing.
-@pytest.mark.xfail(reason="figures without a fixed width collapse on tab switch/resize", strict=False)
+# Figures keep their size when JupyterLab re-measures them (tab shown again, window resized).
 @pytest.mark.timeout(300)
 def test_lab_figures_survive_tab_switch_and_resize(lab_dashboard):
     check_figures_keep_size(lab_dashboard)

@@ -65,16 +65,18 @@ from typing import Callable, Optional
 import numpy as np
 import torch
 
+from ._distance_kernels import (_PREPROCESS, _all_finite, _block_chebyshev, _block_euclidean,
+                                _block_mahalanobis, _block_manhattan, _block_one_minus_dot,
+                                _block_sqeuclidean, _constant_rows, _prepare_mahalanobis,
+                                _prepare_sqnorms, _prepare_unit_rows, _source, _working_copy,
+                                _zero_rows)
 from ._progress import ProgressReporter
-from ._validate import check_finite, check_option, check_positive_int, check_type
+from ._validate import check_option, check_positive_int, check_type
 
 __all__ = [
     "register_distance", "available_distances", "resolve_distance", "pairwise_distances",
     "degenerate_rows", "DegenerateRowsWarning", "DistanceSpec",
 ]
-
-#: elements per row chunk of the preprocessing pass (bounds its temporary memory)
-_PREP_ELEMENTS = 1 << 22
 
 
 class DegenerateRowsWarning(RuntimeWarning):
@@ -101,235 +103,6 @@ class DistanceSpec:
 
 _REGISTRY: dict[str, DistanceSpec] = {}
 _ALIASES: dict[str, str] = {}                # lower-case alias -> canonical name
-
-
-# ----------------------------------------------------------------------------- preprocessing
-def _average_ranks(x: torch.Tensor) -> torch.Tensor:
-    """Ranks (1..D) along dim 1, ties get their average rank (``scipy.stats.rankdata``)."""
-    n, d = x.shape
-    values, order = torch.sort(x, dim=1)
-    pos = torch.arange(d, device=x.device).expand(n, d)
-    new = torch.ones_like(values, dtype=torch.bool)
-    new[:, 1:] = values[:, 1:] != values[:, :-1]          # first element of each tie group
-    last = torch.ones_like(new)
-    last[:, :-1] = new[:, 1:]                              # last element of each tie group
-    start = torch.where(new, pos, torch.zeros_like(pos)).cummax(dim=1).values
-    end = torch.where(last, pos, torch.full_like(pos, d - 1)).flip(1).cummin(dim=1).values.flip(1)
-    avg = (start + end).to(x.dtype) / 2 + 1
-    return torch.empty_like(avg).scatter_(1, order, avg)
-
-
-# chunk transforms: (chunk in the wide dtype, column mean or None) -> values to store
-def _center_rows(chunk, col_mean):
-    return chunk, chunk.mean(dim=1, keepdim=True)    # (a, b) means a - b, fused on store
-
-
-def _center_columns(chunk, col_mean):
-    return chunk, col_mean
-
-
-def _rank_rows(chunk, col_mean):
-    return _average_ranks(chunk), (chunk.shape[1] + 1) / 2
-
-
-#: preprocess name -> (needs the column mean, chunk transform)
-_PREPROCESS = {
-    None: (False, lambda chunk, col_mean: (chunk, None)),
-    "center_rows": (False, _center_rows),
-    "center_columns": (True, _center_columns),
-    "rank_rows": (False, _rank_rows),
-}
-
-
-def _source(x) -> torch.Tensor:
-    """``x`` as a tensor without copying (read-only arrays too: they are only read here)."""
-    if isinstance(x, torch.Tensor):
-        return x.detach()
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*not writable.*")
-        return torch.as_tensor(x)
-
-
-def _all_finite(t: torch.Tensor) -> bool:
-    # a sum is NaN/inf if any element is (one fast reduction; row sums vectorise far better
-    # than a full one on CPU); only a non-finite sum (maybe mere overflow) needs the exact,
-    # much slower elementwise test
-    if t.dtype.is_floating_point and not bool(torch.isfinite(t.sum(dim=-1)).all()):
-        return bool(torch.isfinite(t).all())
-    return True
-
-
-def _too_large(x, dtype):
-    check_finite("x", x)                             # raises first if x holds NaN or inf
-    src = _source(x)
-    raise ValueError(f"x has values too large for {dtype} (max |x| = {float(src.abs().max()):.3g}). "
-                     "Use dtype='float64' or rescale the features.")
-
-
-def _working_copy(x, preprocess, device, dtype, overwrite=False) -> torch.Tensor:
-    """Preprocessed (N, D) copy of ``x`` in ``dtype`` on ``device``, built row chunk by chunk.
-
-    With ``overwrite`` and ``x`` already contiguous in ``dtype`` on ``device`` (and writeable),
-    ``x``'s own memory is used (no copy: half the memory, no page faults for a new buffer).
-
-    Arithmetic runs in float64 when the input or the working dtype is float64, so that
-    e.g. a float64 input with a large offset is centred before rounding to float32.
-    Non-finite input raises ValueError; the checks ride on reductions that are computed
-    anyway (a mean is finite only if every value is), because every extra pass over
-    the features costs time.
-    """
-    src = _source(x)
-    n, d = src.shape
-    wide = torch.float64 if torch.float64 in (src.dtype, dtype) else dtype
-    if torch.device(device).type == "mps":          # MPS has no float64
-        wide = dtype
-    step = max(1, _PREP_ELEMENTS // max(d, 1))
-    needs_mean, transform = _PREPROCESS[preprocess]
-    col_mean = None
-    if needs_mean:
-        col_mean = torch.zeros(d, dtype=wide, device=device)
-        for s in range(0, n, step):
-            col_mean += src[s:s + step].to(device=device, dtype=wide).sum(dim=0)
-        col_mean /= n
-        if not _all_finite(col_mean):
-            _too_large(x, dtype)
-    in_place = (overwrite and src.dtype == dtype == wide and src.device == torch.device(device)
-                and src.is_contiguous() and not (isinstance(x, np.ndarray) and not x.flags.writeable))
-    out = src if in_place else torch.empty((n, d), dtype=dtype, device=device)
-    for s in range(0, n, step):
-        chunk = src[s:s + step].to(device=device, dtype=wide)
-        values, minus = transform(chunk, col_mean)
-        if not _all_finite(chunk if minus is None or preprocess == "rank_rows" else minus):
-            _too_large(x, dtype)
-        view = out[s:s + step]
-        if minus is None:
-            if not in_place:
-                view.copy_(values)
-        elif values.dtype == dtype:
-            torch.sub(values, minus, out=view)       # no temporary chunk
-        else:
-            view.copy_(values - minus)
-        if wide != dtype and not _all_finite(view):  # narrowing cast overflowed
-            _too_large(x, dtype)
-    return out
-
-
-# ----------------------------------------------------------------------------- built-ins
-# amax and amin separately: on CPU they are ~10x faster than torch.aminmax along dim 1
-def _constant_rows(x: torch.Tensor) -> torch.Tensor:
-    return x.amax(dim=1) == x.amin(dim=1)
-
-
-def _zero_rows(x: torch.Tensor) -> torch.Tensor:
-    return (x.amax(dim=1) == 0) & (x.amin(dim=1) == 0)   # no |x| temporary
-
-
-def _prepare_unit_rows(x):
-    """Scale rows to unit norm in place (zero rows stay zero); returns ``x``."""
-    norms = torch.linalg.vector_norm(x, dim=1, keepdim=True)
-    return x.div_(norms.clamp_min_(torch.finfo(x.dtype).tiny))
-
-
-def _block_one_minus_dot(z, rows):
-    one = torch.ones((), dtype=z.dtype, device=z.device)
-    return torch.addmm(one, z[rows], z.T, alpha=-1).clamp_(0, 2)   # 1 - z_i . z_j in one GEMM
-
-
-def _prepare_sqnorms(x):
-    return x, torch.linalg.vector_norm(x, dim=1).square_()
-
-
-#: below this fraction of ``|x_i|^2 + |x_j|^2`` a Gram-trick squared distance has lost too many
-#: digits to cancellation (points close together but far from the centroid); such pairs are
-#: recomputed directly in float64
-_CANCEL_FRACTION = {torch.float32: 1e-2, torch.float64: 1e-7}
-
-
-def _refine_sqeuclidean_(d2, x, rows, sq):
-    """Recompute, as ``sum((x_i - x_j)**2)`` in float64, the entries hit by cancellation."""
-    frac = _CANCEL_FRACTION.get(x.dtype, 1e-2)
-    close = d2 < frac * (sq[rows, None] + sq[None, :])
-    close[torch.arange(d2.shape[0], device=d2.device), torch.arange(rows.start, rows.stop, device=d2.device)] = False
-    pairs = close.nonzero()
-    step = max(1, _PREP_ELEMENTS // max(x.shape[1], 1))
-    for s in range(0, pairs.shape[0], step):
-        i, j = pairs[s:s + step].unbind(1)
-        wide = x.dtype if x.device.type == "mps" else torch.float64
-        diff = x[i + rows.start].to(wide) - x[j].to(wide)
-        d2[i, j] = diff.square_().sum(dim=1).to(d2.dtype)
-    return d2
-
-
-def _block_sqeuclidean(state, rows):
-    x, sq = state
-    g = torch.mm(x[rows], x.T)
-    d2 = g.mul_(-2).add_(sq[rows, None]).add_(sq[None, :]).clamp_min_(0)
-    return _refine_sqeuclidean_(d2, x, rows, sq)
-
-
-def _block_euclidean(state, rows):
-    return _block_sqeuclidean(state, rows).sqrt_()
-
-
-def _block_manhattan(x, rows):
-    return torch.cdist(x[rows], x, p=1)
-
-
-def _block_chebyshev(x, rows):
-    return torch.cdist(x[rows], x, p=float("inf"))
-
-
-def _ledoit_wolf(gram64: torch.Tensor, n: int, p: int, sq_rows: torch.Tensor):
-    """Ledoit-Wolf shrinkage and ``mu`` as in sklearn, from ``Xc'Xc`` or ``Xc Xc'``.
-
-    ``||Xc'Xc||_F == ||Xc Xc'||_F`` and ``sum((X**2)'(X**2)) == sum(row_sq_norms**2)``, so
-    the same formula works from either Gram matrix.
-    """
-    trace = float(torch.trace(gram64))
-    mu = trace / (n * p)
-    delta_ = float(gram64.square().sum()) / n ** 2
-    beta_ = float(sq_rows.square().sum())
-    beta = (beta_ / n - delta_) / (p * n)
-    delta = (delta_ - 2 * mu * trace / n + p * mu ** 2) / p
-    beta = min(beta, delta)
-    return (0.0 if beta == 0 else beta / delta), mu
-
-
-def _prepare_mahalanobis(x):
-    n, p = x.shape
-    sq = torch.linalg.vector_norm(x, dim=1, dtype=torch.float64).square()
-    if float(sq.sum()) == 0:
-        raise ValueError("mahalanobis: all stimuli have identical features; the covariance is zero.")
-    if p > n:
-        # Woodbury / eigen form: with K = Xc Xc' = U diag(l) U' and S = a I + b Xc'Xc,
-        # Xc S^-1 Xc' = U diag(l / (a + b l)) U' -- only N x N matrices are formed.
-        k = torch.mm(x, x.T).to(torch.float64)
-        k = (k + k.T) / 2
-        shrink, mu = _ledoit_wolf(k, n, p, sq)
-        a, b = shrink * mu, (1 - shrink) / n
-        lam, u = torch.linalg.eigh(k)
-        lam = lam.clamp_min(0)
-        tol = lam.max() * n * torch.finfo(torch.float64).eps
-        gain = torch.where(lam > tol, lam / (a + b * lam.clamp_min(tol)), torch.zeros_like(lam))
-        m = ((u * gain) @ u.T).to(x.dtype)
-        return "gram", m, torch.diagonal(m).clone()
-    c = torch.mm(x.T, x).to(torch.float64)
-    c = (c + c.T) / 2
-    shrink, mu = _ledoit_wolf(c, n, p, sq)
-    cov = (1 - shrink) / n * c + shrink * mu * torch.eye(p, dtype=torch.float64, device=x.device)
-    e, v = torch.linalg.eigh(cov)
-    tol = e.max() * p * torch.finfo(torch.float64).eps
-    inv_sqrt = torch.where(e > tol, e.clamp_min(tol).rsqrt(), torch.zeros_like(e))
-    w = torch.mm(x, (v * inv_sqrt).to(x.dtype))      # whitened rows; x is dropped by the caller
-    return ("rows",) + _prepare_sqnorms(w)
-
-
-def _block_mahalanobis(state, rows):
-    if state[0] == "rows":
-        return _block_euclidean(state[1:], rows)
-    _, m, diag = state
-    d2 = m[rows].mul(-2).add_(diag[rows, None]).add_(diag[None, :])
-    return d2.clamp_min_(0).sqrt_()
 
 
 # ----------------------------------------------------------------------------- registry

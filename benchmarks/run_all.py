@@ -34,6 +34,13 @@ are meaningful, absolute seconds are pessimistic. No CUDA GPU was available to t
 the GPU runs the issues ask for have not been made yet (the code paths are device-agnostic; run
 `python benchmarks/bench_distances.py --device cuda` on a GPU machine).
 
+Known gaps against the targets: exact LDA decoding in the rank-deficient regime (fewer training
+trials than channels, scenarios (a) and (c) of the EEG table) stays far from ≥300× / ≤2 min on
+this CPU. scikit-learn's svd solver rescales every channel by the training fold's pooled std, so
+no factorisation can be shared across leave-one-out folds; each fold needs its own weighted Gram
+(~215k multiply-adds at 58 trials × 64 channels) and Cholesky. Full-rank and average-referenced
+data share one factorisation per (pair, time) and are fast (real S001 EEG: 118×).
+
 """
 
 

@@ -21,6 +21,13 @@ __all__ = ["rdm_heatmap", "timecourse_figure", "figure_mime_bundle", "block_mean
 _MAX_TICK_LABELS = 60  # beyond this, tick labels overlap and only clutter the plot
 
 
+def _plotly(submodule: str):
+    """Import ``plotly.<submodule>`` on first use: the core must not load plotly at import time."""
+    import importlib
+
+    return importlib.import_module(f"plotly.{submodule}")
+
+
 def block_means(matrix: np.ndarray, k: int) -> np.ndarray:
     """Means over k x k blocks of a 2-D matrix (the last block may be smaller).
 
@@ -80,7 +87,7 @@ def rdm_heatmap(matrix, stimuli=None, title: str = "", colorscale: str = "Viridi
     plotly.graph_objects.Figure
         One ``go.Heatmap`` trace; row 0 at the top; square cells.
     """
-    import plotly.graph_objects as go
+    go = _plotly("graph_objects")
 
     from ._validate import check_positive_int
     from .rdm import LayerRDM
@@ -144,7 +151,7 @@ def timecourse_figure(times, series, chance=None, xlabel: str = "Time (s)", ylab
     -------
     plotly.graph_objects.Figure
     """
-    import plotly.graph_objects as go
+    go = _plotly("graph_objects")
 
     t = np.asarray(times, dtype=np.float64).ravel()
     if not isinstance(series, dict):
@@ -180,7 +187,7 @@ def figure_mime_bundle(fig) -> dict:
         'text/plain': str}``, JSON-serialisable (same content as plotly's own
         notebook renderer produces).
     """
-    import plotly.io as pio
+    pio = _plotly("io")
 
     try:
         # exactly what plotly's own notebook renderer sends (numpy arrays as base64 'bdata')

@@ -3,9 +3,12 @@
 Real data: ``rdm_widgets/demo_data`` (bundled copy, always present) and
 ``../shared/data`` beside the repository (present on the developers' machines and in CI).
 """
+import pickle
 from pathlib import Path
 
 import pytest
+
+from _pickle_guard import FIRED
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
@@ -17,3 +20,16 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip("../shared/data is not available")
     return SHARED_DATA
+
+
+@pytest.fixture
+def no_pickle(monkeypatch):
+    """Fail if anything unpickles while the test runs, and check no Payload ever fired."""
+    def boom(*a, **k):
+        raise AssertionError("pickle was used while loading")
+
+    for name in ("loads", "load", "Unpickler"):
+        monkeypatch.setattr(pickle, name, boom)
+    FIRED.clear()
+    yield
+    assert FIRED == []

@@ -12,32 +12,7 @@ from rdm_widgets._io import (atomic_savez, atomic_torch_save, atomic_write, load
                              load_pt_safe, rdm_filename)
 from rdm_widgets._progress import Cancelled
 
-FIRED = []
-
-
-def _fire(*args):
-    FIRED.append(args)
-    return dict(evil=True)
-
-
-class Payload:
-    """Unpickling this calls _fire: proves whether a loader executes pickles."""
-
-    def __reduce__(self):
-        return (_fire, ("unpickled!",))
-
-
-@pytest.fixture
-def no_pickle(monkeypatch):
-    def boom(*a, **k):
-        raise AssertionError("pickle was used while loading")
-
-    monkeypatch.setattr(pickle, "loads", boom)
-    monkeypatch.setattr(pickle, "load", boom)
-    monkeypatch.setattr(pickle, "Unpickler", boom)
-    FIRED.clear()
-    yield
-    assert FIRED == []
+from _pickle_guard import FIRED, Payload
 
 
 def test_atomic_savez_roundtrip_and_no_overwrite(tmp_path):

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 import os
-import pickle
 from pathlib import Path
 
 import numpy as np
@@ -15,30 +14,9 @@ from scipy.stats import rankdata
 from rdm_widgets.demo import demo_path
 from rdm_widgets.rdm import LayerRDM, load_rdm_stack, load_rdms
 
+from _pickle_guard import Payload
+
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-FIRED = []
-
-
-def _fire(*args):
-    FIRED.append(args)
-    return {"evil": True}
-
-
-class Payload:
-    def __reduce__(self):
-        return (_fire, ("unpickled!",))
-
-
-@pytest.fixture
-def no_pickle(monkeypatch):
-    def boom(*a, **k):
-        raise AssertionError("pickle was used while loading")
-
-    for name in ("loads", "load", "Unpickler"):
-        monkeypatch.setattr(pickle, name, boom)
-    FIRED.clear()
-    yield
-    assert FIRED == []
 
 
 def _rdm(n=6, seed=0):

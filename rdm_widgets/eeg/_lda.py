@@ -153,6 +153,24 @@ def _sample_space(xa, xb, tol):
     return dec, ok
 
 
+def _downdate_capacitance(gaa, gbb, gab, c, ok):
+    """Certificate and 2x2 Woodbury capacitance of the leave-one-out downdate Q - c U U^T.
+
+    ``gaa, gbb, gab`` are the entries of U^T Q^-1 U for U = [r_a, r_b]. The downdate keeps
+    Q_f >= (1 - c lambda_max(U^T Q^-1 U)) Q, so folds whose remaining fraction is below
+    ``_MIN_DOWNDATE`` are not certified. Returns (ok, remaining fraction, K) with
+    K = (I/c - U^T Q^-1 U)^-1.
+    """
+    lam_max = 0.5 * (gaa + gbb) + torch.sqrt(0.25 * (gaa - gbb) ** 2 + gab**2)
+    frac = 1.0 - c * lam_max
+    ok = ok & (frac > _MIN_DOWNDATE)
+    a11, a22, a12 = 1.0 / c - gaa, 1.0 / c - gbb, -gab
+    det = a11 * a22 - a12**2
+    det = torch.where(det > 0, det, torch.ones_like(det))
+    kinv = torch.stack([torch.stack([a22, -a12], -1), torch.stack([-a12, a11], -1)], -2) / det[..., None, None]
+    return ok, frac, kinv
+
+
 def _channel_space(xa, xb, tol):
     """Fast path for 2k-4 >= C. Returns decisions (N, k, 2) and certified mask (N, k)."""
     k = xa.shape[1]
@@ -173,15 +191,7 @@ def _channel_space(xa, xb, tol):
     # Gamma = E_f^T Qs^-1 E_f for the basis E_f = [d, r_a(f), r_b(f)]  (N, k, 3, 3)
     gam = torch.stack([torch.stack([gdd, gda, gdb], -1), torch.stack([gda, gaa, gab], -1),
                        torch.stack([gdb, gab, gbb], -1)], -2)
-    # remaining fraction of the downdate: Q_f >= (1 - c lambda_max(U^T Q^-1 U)) Q
-    lam_max = 0.5 * (gaa + gbb) + torch.sqrt(0.25 * (gaa - gbb) ** 2 + gab**2)
-    frac = 1.0 - c * lam_max
-    ok = ok & (frac > _MIN_DOWNDATE)
-    # K = (I/c - U^T Q^-1 U)^-1 (2x2, explicit)
-    a11, a22, a12 = 1.0 / c - gaa, 1.0 / c - gbb, -gab
-    det = a11 * a22 - a12**2
-    det = torch.where(det > 0, det, torch.ones_like(det))
-    kinv = torch.stack([torch.stack([a22, -a12], -1), torch.stack([-a12, a11], -1)], -2) / det[..., None, None]
+    ok, frac, kinv = _downdate_capacitance(gaa, gbb, gab, c, ok)
     # held-out a, held-out b and d_f in the basis E_f (derived from the LOO mean updates)
     h = 1.0 / (2 * (k - 1))
     coef = torch.tensor([[-0.5, 1.0 + h, h], [0.5, h, 1.0 + h], [1.0, 1.0 / (k - 1), -1.0 / (k - 1)]],
@@ -250,13 +260,7 @@ def _avgref_channel_space(xa, xb, tol):
     gam = torch.cat([torch.cat([g00, g0f], -1), torch.cat([g0f.mT, gff], -1)], -2)  # (N, k, 7, 7)
     # Q_f + gamma 1 1^T = base - c U U^T, U = [r_a, r_b]: same certificate as the channel path
     gaa, gbb, gab = gam[..., 3, 3], gam[..., 4, 4], gam[..., 3, 4]
-    lam_max = 0.5 * (gaa + gbb) + torch.sqrt(0.25 * (gaa - gbb) ** 2 + gab**2)
-    frac = 1.0 - c * lam_max
-    ok = ok & (frac > _MIN_DOWNDATE)
-    a11, a22, a12 = 1.0 / c - gaa, 1.0 / c - gbb, -gab
-    det = a11 * a22 - a12**2
-    det = torch.where(det > 0, det, torch.ones_like(det))
-    kinv = torch.stack([torch.stack([a22, -a12], -1), torch.stack([-a12, a11], -1)], -2) / det[..., None, None]
+    ok, frac, kinv = _downdate_capacitance(gaa, gbb, gab, c, ok)
     gam_t = gam + gam[..., :, 3:5] @ kinv @ gam[..., 3:5, :]        # E^T (Q_f + gamma 1 1^T)^-1 E
     # held-out a, held-out b, d_f, g and B0 var_f in the basis
     h = 1.0 / (2 * (k - 1))

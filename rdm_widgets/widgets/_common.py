@@ -298,13 +298,7 @@ def list_feature_sources(root, max_depth: int = 3) -> list[tuple[str, str]]:
     """
     root = Path(root).expanduser().resolve()
     found: list[tuple[str, str]] = []
-    # followlinks=False: symlinked folders are not walked, so nothing outside root is reached
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
-        here = Path(dirpath)
-        depth = len(here.relative_to(root).parts)
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith((".", "__")))
-        if depth >= max_depth:
-            dirnames[:] = []
+    for here, filenames in _walk(root, max_depth):
         try:
             here_resolved = confine(here, root)
         except ValueError:
@@ -313,13 +307,33 @@ def list_feature_sources(root, max_depth: int = 3) -> list[tuple[str, str]]:
         if npz and _npz_looks_like_features(here / npz[0]):
             rel = here_resolved.relative_to(root).as_posix() or "."
             found.append((rel, str(here_resolved)))
-        for f in sorted(filenames):
-            if f.lower().endswith((".h5", ".hdf5")):
-                try:
-                    p = confine(here / f, root)
-                except ValueError:
-                    continue
-                found.append((p.relative_to(root).as_posix(), str(p)))
+        found.extend(_confined_files(root, here, filenames, (".h5", ".hdf5")))
+    return found
+
+
+def _walk(root: Path, max_depth: int):
+    """``(folder, file names)`` under ``root``, depth-limited, hidden folders skipped.
+
+    followlinks=False: symlinked folders are not walked, so nothing outside root is reached.
+    """
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+        here = Path(dirpath)
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith((".", "__")))
+        if len(here.relative_to(root).parts) >= max_depth:
+            dirnames[:] = []
+        yield here, filenames
+
+
+def _confined_files(root: Path, here: Path, filenames, suffixes) -> list[tuple[str, str]]:
+    """``[(relative, absolute)]`` of the files in ``here`` with ``suffixes`` that resolve inside root."""
+    found = []
+    for f in sorted(filenames):
+        if f.lower().endswith(tuple(suffixes)):
+            try:
+                p = confine(here / f, root)
+            except ValueError:
+                continue
+            found.append((p.relative_to(root).as_posix(), str(p)))
     return found
 
 
@@ -327,16 +341,6 @@ def list_files(root, suffixes, max_depth: int = 3) -> list[tuple[str, str]]:
     """Files under ``root`` with one of ``suffixes`` (depth-limited, confined): ``[(relative, absolute)]``."""
     root = Path(root).expanduser().resolve()
     found = []
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
-        here = Path(dirpath)
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith((".", "__")))
-        if len(here.relative_to(root).parts) >= max_depth:
-            dirnames[:] = []
-        for f in sorted(filenames):
-            if f.lower().endswith(tuple(suffixes)):
-                try:
-                    p = confine(here / f, root)
-                except ValueError:
-                    continue
-                found.append((p.relative_to(root).as_posix(), str(p)))
+    for here, filenames in _walk(root, max_depth):
+        found.extend(_confined_files(root, here, filenames, suffixes))
     return found

@@ -7,9 +7,10 @@ imported only when a ``client`` is given.
 """
 from __future__ import annotations
 
+import contextlib
 from typing import Any, Callable, Iterable, Iterator
 
-__all__ = ["resolve_client", "map_unordered"]
+__all__ = ["resolve_client", "client_scope", "map_unordered"]
 
 
 def resolve_client(client) -> Any:
@@ -41,6 +42,18 @@ def resolve_client(client) -> Any:
         return distributed.Client(client)
     raise TypeError(f"Invalid type for 'client': {type(client).__name__}. Expected a distributed.Client, "
                     "a scheduler address string or None.")
+
+
+@contextlib.contextmanager
+def client_scope(client) -> Iterator[Any]:
+    """``resolve_client`` as a context: a client made here from an address is closed on exit
+    (one passed in by the caller stays open)."""
+    resolved = resolve_client(client)
+    try:
+        yield resolved
+    finally:
+        if resolved is not None and resolved is not client:
+            resolved.close()
 
 
 def map_unordered(client, func: Callable, items: Iterable, *args, **kwargs) -> Iterator[tuple]:

@@ -80,7 +80,7 @@ def _too_large(x, dtype):
                      "Use dtype='float64' or rescale the features.")
 
 
-def _working_copy(x, preprocess, device, dtype, overwrite=False) -> torch.Tensor:
+def _working_copy(x, preprocess, device, dtype, overwrite=False, col_mean=None) -> torch.Tensor:
     """Preprocessed (N, D) copy of ``x`` in ``dtype`` on ``device``, built row chunk by chunk.
 
     With ``overwrite`` and ``x`` already contiguous in ``dtype`` on ``device`` (and writeable),
@@ -90,7 +90,8 @@ def _working_copy(x, preprocess, device, dtype, overwrite=False) -> torch.Tensor
     e.g. a float64 input with a large offset is centred before rounding to float32.
     Non-finite input raises ValueError; the checks ride on reductions that are computed
     anyway (a mean is finite only if every value is), because every extra pass over
-    the features costs time.
+    the features costs time. ``col_mean`` (D,) replaces the column mean of ``x`` (tiles of
+    a larger matrix are centred with the mean of all rows).
     """
     src = _source(x)
     n, d = src.shape
@@ -99,8 +100,11 @@ def _working_copy(x, preprocess, device, dtype, overwrite=False) -> torch.Tensor
         wide = dtype
     step = max(1, _PREP_ELEMENTS // max(d, 1))
     needs_mean, transform = _PREPROCESS[preprocess]
-    col_mean = None
-    if needs_mean:
+    if not needs_mean:
+        col_mean = None
+    elif col_mean is not None:
+        col_mean = torch.as_tensor(col_mean).to(device=device, dtype=wide)
+    else:
         col_mean = torch.zeros(d, dtype=wide, device=device)
         for s in range(0, n, step):
             col_mean += src[s:s + step].to(device=device, dtype=wide).sum(dim=0)
@@ -159,17 +163,21 @@ def _prepare_sqnorms(x):
 _CANCEL_FRACTION = {torch.float32: 1e-2, torch.float64: 1e-7}
 
 
-def _refine_sqeuclidean_(d2, x, rows, sq):
-    """Recompute, as ``sum((x_i - x_j)**2)`` in float64, the entries hit by cancellation."""
-    frac = _CANCEL_FRACTION.get(x.dtype, 1e-2)
-    close = d2 < frac * (sq[rows, None] + sq[None, :])
-    close[torch.arange(d2.shape[0], device=d2.device), torch.arange(rows.start, rows.stop, device=d2.device)] = False
+def _refine_pairs_(d2, xa, xb, sqa, sqb, diag_offset=None):
+    """Recompute, as ``sum((a_i - b_j)**2)`` in float64, the entries of ``d2`` (rows of ``xa``
+    against rows of ``xb``) hit by cancellation. ``diag_offset``: row i of ``xa`` is row
+    ``i + diag_offset`` of ``xb`` (its self-distance stays as is)."""
+    frac = _CANCEL_FRACTION.get(xa.dtype, 1e-2)
+    close = d2 < frac * (sqa[:, None] + sqb[None, :])
+    if diag_offset is not None:
+        i = torch.arange(d2.shape[0], device=d2.device)
+        close[i, i + diag_offset] = False
     pairs = close.nonzero()
-    step = max(1, _PREP_ELEMENTS // max(x.shape[1], 1))
+    step = max(1, _PREP_ELEMENTS // max(xa.shape[1], 1))
     for s in range(0, pairs.shape[0], step):
         i, j = pairs[s:s + step].unbind(1)
-        wide = x.dtype if x.device.type == "mps" else torch.float64
-        diff = x[i + rows.start].to(wide) - x[j].to(wide)
+        wide = xa.dtype if xa.device.type == "mps" else torch.float64
+        diff = xa[i].to(wide) - xb[j].to(wide)
         d2[i, j] = diff.square_().sum(dim=1).to(d2.dtype)
     return d2
 
@@ -178,7 +186,34 @@ def _block_sqeuclidean(state, rows):
     x, sq = state
     g = torch.mm(x[rows], x.T)
     d2 = g.mul_(-2).add_(sq[rows, None]).add_(sq[None, :]).clamp_min_(0)
-    return _refine_sqeuclidean_(d2, x, rows, sq)
+    return _refine_pairs_(d2, x[rows], x, sq[rows], sq, diag_offset=rows.start)
+
+
+# ----------------------------------------------------------------------------- cross blocks
+# ``cross(state_a, state_b) -> (len(a), len(b))``: the distances between two row blocks that
+# were prepared separately (out-of-core tiles). Only distances whose ``prepare`` is row-local
+# have one; mahalanobis needs the covariance of all rows.
+def _cross_one_minus_dot(za, zb):
+    one = torch.ones((), dtype=za.dtype, device=za.device)
+    return torch.addmm(one, za, zb.T, alpha=-1).clamp_(0, 2)
+
+
+def _cross_sqeuclidean(sa, sb):
+    (xa, sqa), (xb, sqb) = sa, sb
+    d2 = torch.mm(xa, xb.T).mul_(-2).add_(sqa[:, None]).add_(sqb[None, :]).clamp_min_(0)
+    return _refine_pairs_(d2, xa, xb, sqa, sqb)
+
+
+def _cross_euclidean(sa, sb):
+    return _cross_sqeuclidean(sa, sb).sqrt_()
+
+
+def _cross_manhattan(xa, xb):
+    return torch.cdist(xa, xb, p=1)
+
+
+def _cross_chebyshev(xa, xb):
+    return torch.cdist(xa, xb, p=float("inf"))
 
 
 def _block_euclidean(state, rows):

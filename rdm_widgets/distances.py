@@ -67,7 +67,9 @@ import torch
 
 from ._distance_kernels import (_PREPROCESS, _all_finite, _block_chebyshev, _block_euclidean,
                                 _block_mahalanobis, _block_manhattan, _block_one_minus_dot,
-                                _block_sqeuclidean, _constant_rows, _prepare_mahalanobis,
+                                _block_sqeuclidean, _constant_rows, _cross_chebyshev,
+                                _cross_euclidean, _cross_manhattan, _cross_one_minus_dot,
+                                _cross_sqeuclidean, _prepare_mahalanobis,
                                 _prepare_sqnorms, _prepare_unit_rows, _source, _working_copy,
                                 _zero_rows)
 from ._progress import ProgressReporter
@@ -99,6 +101,7 @@ class DistanceSpec:
     symmetric: bool = True
     func: Optional[Callable] = None          # custom f(x (N, D)) -> (N, N)
     aliases: tuple = ()
+    cross: Optional[Callable] = None         # (state_a, state_b) -> (Na, Nb); see rdm_widgets.tiled
 
 
 _REGISTRY: dict[str, DistanceSpec] = {}
@@ -109,7 +112,7 @@ _ALIASES: dict[str, str] = {}                # lower-case alias -> canonical nam
 def register_distance(name: str, block_fn: Callable, prepare: Optional[Callable] = None,
                       aliases=(), *, preprocess: Optional[str] = None,
                       degenerate: Optional[Callable] = None, symmetric: bool = True,
-                      overwrite: bool = False) -> DistanceSpec:
+                      cross: Optional[Callable] = None, overwrite: bool = False) -> DistanceSpec:
     """Add a distance to the registry used by :func:`pairwise_distances`.
 
     Parameters
@@ -130,6 +133,11 @@ def register_distance(name: str, block_fn: Callable, prepare: Optional[Callable]
         undefined; they get distance 1 to all other rows and a warning.
     symmetric : bool
         Average the result with its transpose and set an exact zero diagonal.
+    cross : callable or None
+        ``cross(prepare(a), prepare(b)) -> (len(a), len(b))`` for two row blocks prepared
+        separately. Give it only when ``prepare`` is row-local (each row's state depends on
+        that row alone, after ``preprocess``); it enables out-of-core tiles
+        (:func:`rdm_widgets.tiled_rdm`).
     overwrite : bool
         Replace an existing distance of the same name (otherwise ValueError).
 
@@ -138,9 +146,9 @@ def register_distance(name: str, block_fn: Callable, prepare: Optional[Callable]
     DistanceSpec
     """
     check_type("name", name, str)
-    if not callable(block_fn) or (prepare is not None and not callable(prepare)):
-        raise TypeError("register_distance: 'block_fn' and 'prepare' must be callables "
-                        "(prepare may be None).")
+    if not callable(block_fn) or any(f is not None and not callable(f) for f in (prepare, cross)):
+        raise TypeError("register_distance: 'block_fn', 'prepare' and 'cross' must be callables "
+                        "(prepare and cross may be None).")
     check_option("preprocess", "none" if preprocess is None else preprocess,
                  ["none"] + [k for k in _PREPROCESS if k])
     aliases = (aliases,) if isinstance(aliases, str) else tuple(aliases)
@@ -151,7 +159,7 @@ def register_distance(name: str, block_fn: Callable, prepare: Optional[Callable]
         raise ValueError(f"Distance name(s) {sorted(set(taken) | ({canon} & _REGISTRY.keys()))} "
                          "already registered; pass overwrite=True to replace.")
     spec = DistanceSpec(canon, block_fn, prepare, preprocess, degenerate, bool(symmetric),
-                        aliases=tuple(a.lower() for a in aliases))
+                        aliases=tuple(a.lower() for a in aliases), cross=cross)
     _REGISTRY[canon] = spec
     _ALIASES.update({a: canon for a in spec.aliases})
     return spec
@@ -187,14 +195,18 @@ def resolve_distance(distance) -> tuple[str, DistanceSpec]:
 
 for _args, _kw in [
     (("correlation", _block_one_minus_dot, _prepare_unit_rows, ("pearson",)),
-     dict(preprocess="center_rows", degenerate=_constant_rows)),
-    (("cosine", _block_one_minus_dot, _prepare_unit_rows), dict(degenerate=_zero_rows)),
-    (("euclidean", _block_euclidean, _prepare_sqnorms, ("l2",)), dict(preprocess="center_columns")),
-    (("sqeuclidean", _block_sqeuclidean, _prepare_sqnorms), dict(preprocess="center_columns")),
-    (("manhattan", _block_manhattan, None, ("l1", "cityblock")), dict(preprocess="center_columns")),
-    (("chebyshev", _block_chebyshev), dict(preprocess="center_columns")),
+     dict(preprocess="center_rows", degenerate=_constant_rows, cross=_cross_one_minus_dot)),
+    (("cosine", _block_one_minus_dot, _prepare_unit_rows),
+     dict(degenerate=_zero_rows, cross=_cross_one_minus_dot)),
+    (("euclidean", _block_euclidean, _prepare_sqnorms, ("l2",)),
+     dict(preprocess="center_columns", cross=_cross_euclidean)),
+    (("sqeuclidean", _block_sqeuclidean, _prepare_sqnorms),
+     dict(preprocess="center_columns", cross=_cross_sqeuclidean)),
+    (("manhattan", _block_manhattan, None, ("l1", "cityblock")),
+     dict(preprocess="center_columns", cross=_cross_manhattan)),
+    (("chebyshev", _block_chebyshev), dict(preprocess="center_columns", cross=_cross_chebyshev)),
     (("spearman", _block_one_minus_dot, _prepare_unit_rows),
-     dict(preprocess="rank_rows", degenerate=_constant_rows)),
+     dict(preprocess="rank_rows", degenerate=_constant_rows, cross=_cross_one_minus_dot)),
     (("mahalanobis", _block_mahalanobis, _prepare_mahalanobis), dict(preprocess="center_columns")),
 ]:
     register_distance(*_args, **_kw)

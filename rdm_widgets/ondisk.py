@@ -286,6 +286,22 @@ class OnDiskRDM:
                 return Window(vals, (a0, a1), (b0, b1), f)
         raise AssertionError("unreachable")
 
+    def thumbnail(self, size: int = 96) -> Window:
+        """The whole RDM as at most ``size x size`` cells (count-weighted block means of the
+        coarsest level), e.g. for a clickable navigator."""
+        self._check_complete()
+        n, f0 = self.n_stimuli, self.factors[-1]
+        base = self.window(None, None, max_size=max(self.n_stimuli, 1) if f0 == 1 else OVERVIEW_MAX)
+        f0 = base.factor
+        side = base.values.shape[0]
+        step = max(1, math.ceil(side / int(size)))
+        counts = np.minimum(f0, n - np.arange(side) * f0).astype(np.float64)
+        starts = np.arange(0, side, step)
+        w = np.add.reduceat(counts, starts)
+        sums = np.add.reduceat(np.add.reduceat(base.values * counts[:, None] * counts[None, :], starts, 0,
+                                               dtype=np.float64), starts, 1)
+        return Window((sums / np.outer(w, w)).astype(np.float32), (0, n), (0, n), f0 * step)
+
     def row(self, i: int) -> np.ndarray:
         """Distances of stimulus ``i`` to all stimuli, shape (N,)."""
         return self.window((i, i + 1), (0, self.n_stimuli), max_size=self.n_stimuli).values[0]

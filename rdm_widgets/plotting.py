@@ -16,7 +16,7 @@ import math
 
 import numpy as np
 
-__all__ = ["rdm_heatmap", "timecourse_figure", "figure_mime_bundle", "block_means"]
+__all__ = ["rdm_heatmap", "window_heatmap", "timecourse_figure", "figure_mime_bundle", "block_means"]
 
 _MAX_TICK_LABELS = 60  # beyond this, tick labels overlap and only clutter the plot
 
@@ -129,6 +129,51 @@ def rdm_heatmap(matrix, stimuli=None, title: str = "", colorscale: str = "Viridi
         meta={"block_size": k, "n_stimuli": n},
         plot_bgcolor="white",
     )
+    return fig
+
+
+def window_heatmap(window, stimuli, title: str = "", colorscale: str = "Viridis", zmin=None, zmax=None,
+                   distance: str = ""):
+    """Heatmap of a :class:`rdm_widgets.ondisk.Window` (part of an on-disk RDM).
+
+    Parameters
+    ----------
+    window : Window
+        ``values`` (h, w) at ``factor`` stimuli per cell, covering ``rows`` x ``cols``.
+    stimuli : sequence of str
+        All N stimulus names (hover shows the names, or the first/last of a block).
+    title, colorscale, zmin, zmax, distance
+        As in :func:`rdm_heatmap`.
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+        Categorical axes labelled ``"index: name"`` (or a block's range), row 0 at the top.
+    """
+    go = _plotly("graph_objects")
+
+    f = int(window.factor)
+
+    def labels(start, stop):
+        # "index: name" keeps the labels unique (categorical axes merge equal labels)
+        if f == 1:
+            return [f"{i}: {stimuli[i]}" for i in range(start, stop)]
+        return [f"{s}–{min(s + f, stop) - 1}: {stimuli[s]} … {stimuli[min(s + f, stop) - 1]}"
+                for s in range(start, stop, f)]
+
+    ylab, xlab = labels(*window.rows), labels(*window.cols)
+    what = "stimulus" if f == 1 else "block"
+    hover = (f"row {what}: %{{y}}<br>column {what}: %{{x}}<br>"
+             f"{'mean ' if f > 1 else ''}dissimilarity: %{{z:.4g}}<extra></extra>")
+    fig = go.Figure(go.Heatmap(z=np.asarray(window.values, dtype=np.float32), x=xlab, y=ylab,
+                               colorscale=colorscale, zmin=zmin, zmax=zmax, hovertemplate=hover,
+                               colorbar=dict(title=distance)))
+    ticks = max(len(xlab), len(ylab)) <= _MAX_TICK_LABELS
+    fig.update_layout(title=title, xaxis=dict(constrain="domain", type="category", showticklabels=ticks),
+                      yaxis=dict(autorange="reversed", scaleanchor="x", scaleratio=1, constrain="domain",
+                                 type="category", showticklabels=ticks),
+                      meta={"block_size": f, "rows": list(window.rows), "cols": list(window.cols)},
+                      plot_bgcolor="white")
     return fig
 
 

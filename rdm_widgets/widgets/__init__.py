@@ -8,9 +8,10 @@ keep their state in traitlets. Figures are plain Plotly figures shown through
 from .creation import RDMCreationPanel
 from .dashboard import Dashboard
 from .eeg_panel import EEGPanel, load_epochs
+from .ondisk_viewer import OnDiskRDMViewer
 from .rdm_viewer import RDMViewer
 from .timecourse import TimecourseViewer
 from ._clickgrid import ClickGrid
 
-__all__ = ["RDMCreationPanel", "EEGPanel", "RDMViewer", "TimecourseViewer", "Dashboard", "ClickGrid",
+__all__ = ["RDMCreationPanel", "EEGPanel", "RDMViewer", "OnDiskRDMViewer", "TimecourseViewer", "Dashboard", "ClickGrid",
            "load_epochs"]

@@ -5,7 +5,7 @@ writes a markdown fragment to ``benchmarks/results/<name>.md``; this script runs
 in turn (``--quick`` for smaller sizes, ``--only NAME`` to rerun one) and concatenates
 the fragments, so BENCHMARKS.md always shows the latest ratios.
 
-Usage: ``python benchmarks/run_all.py [--quick] [--only distances|create_rdms|eeg] [--assemble-only]``
+Usage: ``python benchmarks/run_all.py [--quick] [--only distances|create_rdms|eeg|tiled] [--assemble-only]``
 """
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ BENCHES = {
     "distances": "bench_distances.py",
     "create_rdms": "bench_create_rdms.py",
     "eeg": "bench_eeg.py",
+    "tiled": "bench_tiled.py",
 }
 HEADER = """# Benchmarks
 

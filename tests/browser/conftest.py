@@ -9,6 +9,7 @@ Screenshots and server logs go to ``test-artifacts/`` (gitignored).
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -89,15 +90,14 @@ def chromium_path() -> str:
     return CHROMIUM
 
 
-@pytest.fixture(scope="session")
-def voila_url(artifacts, chromium_path):
-    """URL of a Voila server showing notebooks/dashboard.ipynb on a free 127.0.0.1 port."""
+@contextlib.contextmanager
+def voila_server(notebook: Path, log: Path):
+    """Serve ``notebook`` with Voila on a free 127.0.0.1 port; yields its URL."""
     port = free_port()
-    log = artifacts / "voila.log"
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     with open(log, "wb") as fh:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "voila", str(DASHBOARD), "--no-browser", f"--port={port}",
+            [sys.executable, "-m", "voila", str(notebook), "--no-browser", f"--port={port}",
              "--Voila.ip=127.0.0.1"],
             cwd=REPO, stdout=fh, stderr=subprocess.STDOUT, env=env)
     try:
@@ -105,6 +105,13 @@ def voila_url(artifacts, chromium_path):
         yield f"http://127.0.0.1:{port}/"
     finally:
         stop_process(proc)
+
+
+@pytest.fixture(scope="session")
+def voila_url(artifacts, chromium_path):
+    """URL of a Voila server showing notebooks/dashboard.ipynb on a free 127.0.0.1 port."""
+    with voila_server(DASHBOARD, artifacts / "voila.log") as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,53 @@
+"""notebooks/05_large_rdms.ipynb in Voila + headless Chromium: the on-disk RDM viewer is browsable.
+
+The page opens on the overview (block means of the whole RDM); a click on the small navigator
+canvas must bring the heatmap to full resolution around the clicked cell (title without "block
+means", the info line says so, and the drawn matrix is the 400 x 400 window); "Whole RDM" goes back.
+"""
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from conftest import REPO, voila_server
+from dashboard_checks import screenshot, wait_for_figure
+
+NOTEBOOK = REPO / "notebooks" / "05_large_rdms.ipynb"
+FIRST_WIDGET_TIMEOUT_S = 240
+
+
+@pytest.fixture(scope="module")
+def large_page(browser_context, artifacts, chromium_path):
+    with voila_server(NOTEBOOK, artifacts / "voila_large.log") as url:
+        page = browser_context.new_page()
+        messages: list[str] = []
+        page.on("console", lambda m: messages.append(f"[{m.type}] {m.text}"))
+        t0 = time.monotonic()
+        try:
+            page.goto(url, wait_until="commit")
+            page.wait_for_selector(".rdmw-ondisk-viewer canvas", timeout=FIRST_WIDGET_TIMEOUT_S * 1000)
+            messages.append(f"[test] viewer ready after {time.monotonic() - t0:.1f} s")
+            yield page
+        finally:
+            (artifacts / "voila_large.console.log").write_text("\n".join(messages))
+            page.close()
+
+
+def test_overview_click_zooms_to_full_resolution(large_page, artifacts):
+    page = large_page
+    sel = ".rdmw-ondisk-viewer .rdmw-heatmap"
+    over = wait_for_figure(page, sel, lambda f: f["svg"] and f["z"] and "block means" in f["title"], 60_000,
+                           "overview heatmap")
+    assert len(over["z"]) == 750                                   # 6000 stimuli as 8 x 8 block means
+    canvas = page.locator(".rdmw-ondisk-navigator canvas")
+    box = canvas.bounding_box()
+    page.mouse.click(box["x"] + box["width"] * 0.3, box["y"] + box["height"] * 0.6)
+    full = wait_for_figure(page, sel, lambda f: f["svg"] and f["z"] and "block means" not in f["title"],
+                           30_000, "full-resolution heatmap after a click on the overview")
+    assert len(full["z"]) == 400 and len(full["z"][0]) == 400
+    info = page.locator(".rdmw-ondisk-info").inner_text()
+    assert "full resolution" in info, info
+    screenshot(page, artifacts, "voila_large_rdm", height=1400)
+    page.locator(".rdmw-reset").click()
+    wait_for_figure(page, sel, lambda f: f["z"] and len(f["z"]) == 750, 30_000, "overview after 'Whole RDM'")

@@ -325,7 +325,8 @@ def _open_folder(folder: Path) -> FeatureSource:
     entries = sorted(folder.iterdir(), key=lambda p: natural_key(p.name))
     # hidden files are skipped too: macOS writes "._name.npz" AppleDouble files that are not npz
     files = [p for p in entries if p.is_file() and p.suffix.lower() == ".npz" and not p.name.startswith(".")]
-    skipped = [p.name + ("/" if p.is_dir() else "") for p in entries if p not in files]
+    chosen = set(files)                       # a set: 50,000 files would make a list lookup quadratic
+    skipped = [p.name + ("/" if p.is_dir() else "") for p in entries if p not in chosen]
     if not files:
         raise ValueError(
             f"No .npz feature files in folder {str(folder)!r}"

@@ -45,7 +45,7 @@ from .distances import DegenerateRowsWarning, _as_result, _check_device, availab
 from .features import open_features
 from .ondisk import FORMAT, NpyFile, OnDiskRDM, condensed_index, overview_factors, read_json, write_json
 
-__all__ = ["tiled_rdm", "delete_store"]
+__all__ = ["tiled_rdm", "estimate_tiled", "delete_store"]
 
 _NP = {"float32": np.float32, "float64": np.float64}
 _TORCH = {"float32": torch.float32, "float64": torch.float64}
@@ -418,6 +418,55 @@ def tiled_rdm(features, save_path, *, layer=None, distance="correlation", poolin
             f"distance={name!r} is undefined: {names}{' ...' if len(bad) > 10 else ''}. Their dissimilarity "
             "is set to 1 to every other stimulus.", np.asarray(bad)), stacklevel=2)
     return OnDiskRDM(store)
+
+
+def estimate_tiled(n_stimuli, feature_dim, *, distance="correlation", tile_size=4096, device="cpu",
+                   dtype="float32"):
+    """Predict time, peak RAM and disk of :func:`tiled_rdm` from the sizes (before a run).
+
+    Parameters
+    ----------
+    n_stimuli, feature_dim : int
+        N and D of the layer (after pooling).
+    distance, tile_size, device, dtype
+        As in :func:`tiled_rdm`.
+
+    Returns
+    -------
+    rdm_widgets.estimate.CostEstimate
+        ``seconds`` from this machine's calibrated GEMM / cdist / disk rates (rough, about a
+        factor 2); ``peak_bytes`` on top of the process (two blocks, one tile and its
+        temporaries, one staging read); ``disk_bytes`` of the store while it runs (staged
+        features + condensed values + overview levels). ``work`` counts ``tiles``, ``pairs``,
+        ``flops`` and the bytes re-read from the staged features.
+    """
+    from .estimate import CostEstimate, calibrate
+
+    name, spec = resolve_distance(distance)
+    n = check_positive_int("n_stimuli", n_stimuli, minimum=2)
+    d = check_positive_int("feature_dim", feature_dim)
+    tile = -(-check_positive_int("tile_size", tile_size, minimum=8) // 8) * 8
+    dtype = _dtype_name(dtype)
+    dev = _check_device(device)
+    cal = calibrate(dev)
+    s = np.dtype(_NP[dtype]).itemsize
+    nb = math.ceil(n / tile)
+    n_tiles = nb * (nb + 1) // 2
+    pairs = n * (n - 1) // 2
+    cells = n_tiles * min(tile, n) ** 2                           # tiles are computed whole
+    flops = 2.0 * cells * d
+    compute = (cells * d / cal["cdist"]) if name in ("manhattan", "chebyshev") else flops / cal[f"gemm_{dtype}"]
+    reread = 2 * n_tiles * min(tile, n) * d * s                   # both blocks of every tile
+    staged = n * d * s
+    levels = sum(math.ceil(n / f) ** 2 * 4 for f in overview_factors(n))
+    seconds = (staged / cal["read"] + staged / cal["write"] + reread / cal["read"] + compute
+               + 6 * cells * s / cal["memory"] + (pairs * 4 + levels) / cal["write"])
+    t2 = min(tile, n) ** 2
+    peak = 2 * min(tile, n) * d * s + 3 * t2 * s + t2 * 8 // 8 + 2 * min(_READ_BYTES, staged)
+    disk = staged + pairs * 4 + levels + 8 * d + 1024 + n * 24
+    work = {"tiles": n_tiles, "pairs": pairs, "flops": int(flops), "reread_bytes": int(reread),
+            "staged_bytes": int(staged)}
+    return CostEstimate(float(seconds), int(peak), int(disk), work, str(dev))
 
 
 def _shape(src, layer):

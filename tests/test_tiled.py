@@ -242,3 +242,19 @@ def test_dask_tiles_identical_to_local(clustered, tmp_path):
     np.testing.assert_array_equal(np.asarray(remote.condensed), np.asarray(local.condensed))
     np.testing.assert_array_equal(np.asarray(addr.condensed), np.asarray(local.condensed))
     np.testing.assert_array_equal(remote.window().values, local.window().values)
+
+
+def test_estimate_matches_store_sizes(clustered, tmp_path):
+    from rdm_widgets.tiled import estimate_tiled
+
+    x = clustered[0]
+    s = tiled_rdm(x, tmp_path / "k", tile_size=256, keep_features=True)
+    est = estimate_tiled(len(x), x.shape[1], tile_size=250)
+    on_disk = sum(p.stat().st_size for p in s.path.iterdir())
+    assert abs(est.disk_bytes - on_disk) <= 0.1 * on_disk
+    assert est.work["tiles"] == s.tiles_done[1] == 15 and est.work["pairs"] == len(x) * (len(x) - 1) // 2
+    assert est.seconds > 0 and est.peak_bytes >= 2 * 256 * 48 * 4 + 3 * 256 ** 2 * 4
+    big = estimate_tiled(50_000, 4096, tile_size=2048)
+    assert big.work["flops"] == 2 * 325 * 2048 ** 2 * 4096 and big.peak_bytes < 2 ** 30   # bounded by the tile
+    with pytest.raises(ValueError, match="n_stimuli"):
+        estimate_tiled(1, 10)

@@ -15,10 +15,10 @@ from traitlets import HasTraits, observe
 
 from .._progress import Cancelled
 
-__all__ = ["show_figure", "status_html", "format_eta", "BackgroundRun", "RunnerMixin", "confine",
+__all__ = ["show_figure", "status_html", "format_eta", "blend_eta", "BackgroundRun", "RunnerMixin", "confine",
            "list_feature_sources", "list_files", "css"]
 
-_COLOURS = {"info": "#333", "ok": "#1a7f37", "warn": "#9a6700", "error": "#cf222e"}
+_COLOURS = {"info": "#333", "ok": "#1a7f37", "warn": "#9a6700", "error": "#cf222e", "muted": "#57606a"}
 
 
 def css(widget, cls: str):
@@ -47,7 +47,7 @@ def show_text(out: widgets.Output, text: str) -> None:
 
 
 def status_html(text: str, kind: str = "info") -> str:
-    """HTML of a one-line status message (escaped; colour by kind: info, ok, warn, error)."""
+    """HTML of a one-line status message (escaped; colour by kind: info, ok, warn, error, muted)."""
     return f'<span style="color:{_COLOURS.get(kind, _COLOURS["info"])}">{html.escape(text)}</span>'
 
 
@@ -59,6 +59,51 @@ def format_eta(seconds: float) -> str:
     if s < 3600:
         return f"{s // 60} min {s % 60:02d} s"
     return f"{s // 3600} h {(s % 3600) // 60:02d} min"
+
+
+#: Weight of the prior estimate in :func:`blend_eta`, in units of the fraction done: once this
+#: share of the work is done, the measured rate counts as much as the estimate.
+PRIOR_WEIGHT = 0.1
+
+
+def blend_eta(elapsed: float, fraction: float, estimate: Optional[float] = None,
+              prior_weight: float = PRIOR_WEIGHT) -> Optional[float]:
+    """Seconds left in a run, from the time so far and (optionally) a prior estimate of the total.
+
+    Without an estimate this is the measured rate, ``elapsed / fraction * (1 - fraction)`` (None
+    before any progress). With one, the seconds per unit of work are a weighted mean of the
+    estimate (weight ``prior_weight``) and the measured ``elapsed / fraction`` (weight
+    ``fraction``)::
+
+        remaining = (1 - fraction) * (prior_weight * estimate + elapsed) / (prior_weight + fraction)
+
+    so the ETA starts from the estimate and converges to the measured rate as the run
+    advances (estimates are only good to a factor ~2; a run's own rate soon is better).
+    Before the first progress unit it is ``estimate - elapsed`` (at least 0).
+
+    Parameters
+    ----------
+    elapsed : float
+        Seconds since the run started.
+    fraction : float
+        Work done, 0..1.
+    estimate : float or None
+        Predicted total seconds of the run (e.g. :attr:`rdm_widgets.estimate.CostEstimate.seconds`).
+    prior_weight : float
+        See above.
+
+    Returns
+    -------
+    float or None
+    """
+    if fraction >= 1:
+        return 0.0
+    if estimate is None:
+        return None if fraction <= 0 else elapsed / fraction * (1.0 - fraction)
+    if fraction <= 0:
+        return max(float(estimate) - elapsed, 0.0)
+    per_unit = (prior_weight * float(estimate) + elapsed) / (prior_weight + fraction)
+    return per_unit * (1.0 - fraction)
 
 
 def error_message(exc: BaseException) -> str:
@@ -123,20 +168,27 @@ class BackgroundRun:
         the percentage changes (throttled so a fast core does not flood the browser).
     on_done : callable
         ``on_done(result, error)``: error is None, a :class:`Cancelled` or another exception.
+    estimate : float or None
+        Predicted seconds of the whole run; the ETA starts from it (see :func:`blend_eta`).
+    clock : callable or None
+        Seconds of a monotonic clock (default :func:`time.monotonic`; tests pass a fake).
     """
 
-    def __init__(self, job: Callable, on_progress: Callable, on_done: Callable):
+    def __init__(self, job: Callable, on_progress: Callable, on_done: Callable,
+                 estimate: Optional[float] = None, clock: Optional[Callable[[], float]] = None):
         self._job = job
         self._on_progress = on_progress
         self._on_done = on_done
+        self._estimate = estimate
+        self._clock = clock if clock is not None else time.monotonic
         self._stop = threading.Event()
-        self._start = time.monotonic()
+        self._start = self._clock()
         self._last_percent = -1
         self.warnings: list[str] = []
         self.thread = threading.Thread(target=self._run, daemon=True, name="rdm_widgets-run")
 
     def start(self) -> "BackgroundRun":
-        self._start = time.monotonic()
+        self._start = self._clock()
         self.thread.start()
         return self
 
@@ -157,8 +209,7 @@ class BackgroundRun:
         if percent == self._last_percent and done < total:
             return
         self._last_percent = percent
-        elapsed = time.monotonic() - self._start
-        eta = elapsed / fraction * (1.0 - fraction) if fraction > 0 else None
+        eta = blend_eta(self._clock() - self._start, fraction, self._estimate)
         self._on_progress(fraction, int(done), total, eta)
 
     def _run(self) -> None:
@@ -186,12 +237,16 @@ class BackgroundRun:
 class RunnerMixin(HasTraits):
     """Run/Stop lifecycle shared by the panels.
 
-    The panel defines the traits ``running``, ``progress`` (0..1) and ``status``, the
-    attributes below, and ``_finish(result) -> (summary, suffix)`` that stores a result and
-    describes it; the status then reads ``"Done: <summary> in 1.2 s<suffix> · note: ..."``.
+    The panel defines the traits ``running``, ``progress`` (0..1), ``status`` and
+    ``estimate_text``, the attributes below, and ``_finish(result) -> (summary, suffix)`` that
+    stores a result and describes it; the status then reads
+    ``"Done: <summary> in 1.2 s<suffix> · note: ..."``. :meth:`_refresh_estimate` fills
+    ``estimate_text`` (``"Estimated: ≈ 12 s · peak RAM 40 MB · disk 3 MB"``) and keeps the
+    predicted seconds that the next run's ETA starts from.
     """
 
     _run: Optional[BackgroundRun] = None
+    _cost = None                        # the last CostEstimate (or None)
     _progress_label = "Computing"      # "<label>: done/total <unit> · ETA ..."
     _progress_unit = "steps"
     _stopped_text = "Stopped."
@@ -212,12 +267,37 @@ class RunnerMixin(HasTraits):
                 else "ok" if text.startswith("Done") else "info")
         self.status_html.value = status_html(text, kind)
 
-    def _start(self, job: Callable, status: str) -> None:
+    def _refresh_estimate(self, compute: Optional[Callable]) -> None:
+        """Set ``estimate_text`` from ``compute() -> CostEstimate`` (None: no estimate line).
+
+        A failing estimate (e.g. an option the core rejects) is shown on the line, so the
+        problem is visible before Run; the status line is left alone.
+        """
+        self._cost = None
+        if compute is None:
+            self.estimate_text = ""
+            return
+        try:
+            with _capture_warnings([]):      # e.g. "skipped info.json": shown by the run, not here
+                cost = compute()
+        except Exception as exc:  # noqa: BLE001 - shown on the estimate line, never raised
+            self.estimate_text = f"Estimated: not available ({error_message(exc)})"
+            return
+        self._cost = cost
+        self.estimate_text = "Estimated: " + cost.describe(" · ")
+
+    @property
+    def estimated_seconds(self) -> Optional[float]:
+        """Predicted seconds of a run with the current choices (None when unknown)."""
+        return None if self._cost is None else float(self._cost.seconds)
+
+    def _start(self, job: Callable, status: str, estimate: Optional[float] = None) -> None:
+        """Run ``job(progress)`` in the background; ``estimate`` (seconds) seeds the ETA."""
         self.running = True
         self.progress = 0.0
         self.status = status
         self._t0 = time.monotonic()
-        self._run = BackgroundRun(job, self._on_progress, self._on_done).start()
+        self._run = BackgroundRun(job, self._on_progress, self._on_done, estimate=estimate).start()
 
     def stop(self):
         """Cancel the running computation at its next progress step (what Stop does)."""

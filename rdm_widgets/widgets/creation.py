@@ -8,7 +8,7 @@ from pathlib import Path
 import ipywidgets as widgets
 from traitlets import Bool, Dict, Float, TraitError, Unicode, observe, validate
 
-from ._common import RunnerMixin, confine, css, error_message, list_feature_sources
+from ._common import RunnerMixin, confine, css, error_message, list_feature_sources, status_html
 
 __all__ = ["RDMCreationPanel", "default_create"]
 
@@ -58,6 +58,11 @@ class RDMCreationPanel(RunnerMixin, widgets.VBox):
         Initially selected feature source (must be under ``data_root``).
     max_depth : int
         How deep below ``data_root`` feature folders are searched.
+    estimate : callable, False or None
+        ``estimate(feature_path, *, distance, pooling, device, chunk_size) -> CostEstimate``
+        shown as "Estimated: ..." whenever a choice changes, and the seconds the run's ETA
+        starts from (default :func:`rdm_widgets.estimate.estimate_features`, which reads only
+        file headers). False: no estimate. Tests inject a fake.
 
     Attributes (traitlets)
     ----------------------
@@ -69,6 +74,7 @@ class RDMCreationPanel(RunnerMixin, widgets.VBox):
     progress : float        0..1
     status : str            status line (``"Error: ..."``, ``"Stopped ..."``, ``"Done ..."``)
     has_sequence : bool     the chosen folder has sequence (token) layers
+    estimate_text : str     "Estimated: ≈ ... · peak RAM ... · disk ..." for the current choices
     """
 
     folder = Unicode(None, allow_none=True)
@@ -83,15 +89,19 @@ class RDMCreationPanel(RunnerMixin, widgets.VBox):
     progress = Float(0.0)
     status = Unicode("")
     has_sequence = Bool(False)
+    estimate_text = Unicode("")
 
     def __init__(self, data_root=None, compute=None, save_root=None, folder=None, max_depth: int = 3,
-                 **kwargs):
+                 estimate=None, **kwargs):
         from ..demo import demo_root
 
         self.data_root = Path(data_root if data_root is not None else demo_root()).expanduser().resolve()
         if not self.data_root.is_dir():
             raise ValueError(f"data_root {str(self.data_root)!r} is not a folder.")
         self._compute = compute if compute is not None else default_create
+        if estimate is None:
+            from ..estimate import estimate_features as estimate
+        self._estimate = estimate or None
         self._save_root = Path(save_root) if save_root is not None else None
         self._run = None
         self._t0 = 0.0
@@ -120,12 +130,16 @@ class RDMCreationPanel(RunnerMixin, widgets.VBox):
         self.progress_bar = css(widgets.IntProgress(value=0, min=0, max=100, description="Progress"),
                                 "rdmw-progress")
         self.status_html = css(widgets.HTML(value=""), "rdmw-status")
+        self.estimate_html = css(widgets.HTML(value=""), "rdmw-estimate")
 
         widgets.link((self, "folder"), (self.folder_dropdown, "value"))
         widgets.dlink((self, "progress"), (self.progress_bar, "value"), lambda p: int(round(100 * p)))
         widgets.dlink((self, "running"), (self.run_button, "disabled"))
         widgets.dlink((self, "running"), (self.stop_button, "disabled"), lambda r: not r)
         widgets.dlink((self, "has_sequence"), (self.pooling_dropdown, "disabled"), lambda s: not s)
+        widgets.dlink((self, "estimate_text"), (self.estimate_html, "value"), lambda t: status_html(t, "muted"))
+        for control in (self.distance_dropdown, self.pooling_dropdown, self.device_dropdown, self.chunk_input):
+            control.observe(self._update_estimate, "value")
         self.run_button.on_click(lambda _: self.run())
         self.stop_button.on_click(lambda _: self.stop())
 
@@ -133,6 +147,7 @@ class RDMCreationPanel(RunnerMixin, widgets.VBox):
             self.folder_dropdown,
             widgets.HBox([self.distance_dropdown, self.pooling_dropdown]),
             widgets.HBox([self.device_dropdown, self.chunk_input, self.format_dropdown]),
+            self.estimate_html,
             widgets.HBox([self.run_button, self.stop_button, self.progress_bar]),
             self.status_html,
         ]
@@ -163,9 +178,14 @@ class RDMCreationPanel(RunnerMixin, widgets.VBox):
 
     @observe("folder")
     def _on_folder(self, change):
+        try:
+            self._read_folder(change["new"])
+        finally:
+            self._update_estimate()
+
+    def _read_folder(self, path):
         from ..ordering import read_category_labels
 
-        path = change["new"]
         self.has_sequence = False
         self.labels = {}
         if path is None:
@@ -189,6 +209,16 @@ class RDMCreationPanel(RunnerMixin, widgets.VBox):
         self.pooling_dropdown.value = "mean" if self.has_sequence else "none"
         if Path(path).is_dir():
             self.labels = read_category_labels(path)
+
+    def _update_estimate(self, _change=None):
+        """Recompute the "Estimated: ..." line for the chosen folder and options (headers only)."""
+        if self._estimate is None or self.folder is None:
+            self._refresh_estimate(None)
+            return
+        folder, opts = self.folder, self.options()
+        self._refresh_estimate(lambda: self._estimate(
+            folder, distance=opts["distance"], pooling=opts["pooling"], device=opts["device"],
+            chunk_size=opts["chunk_size"]))
 
     # ------------------------------------------------------------------ running
     def _save_path(self) -> Path:
@@ -220,7 +250,8 @@ class RDMCreationPanel(RunnerMixin, widgets.VBox):
         kwargs = self.options()
         kwargs["save_path"] = str(self._save_path())
         self._start(lambda progress: self._compute(feature_path, progress=progress, **kwargs),
-                    f"Computing RDMs of {Path(feature_path).name} ({kwargs['distance']}) ...")
+                    f"Computing RDMs of {Path(feature_path).name} ({kwargs['distance']}) ...",
+                    estimate=self.estimated_seconds)
         if wait:
             self.join()
 

@@ -8,7 +8,7 @@ import ipywidgets as widgets
 import numpy as np
 from traitlets import Any, Bool, Float, TraitError, Unicode, observe, validate
 
-from ._common import RunnerMixin, confine, css, error_message, list_files
+from ._common import RunnerMixin, confine, css, error_message, list_files, status_html
 
 __all__ = ["EEGPanel", "Epochs", "load_epochs", "default_eeg_compute"]
 
@@ -131,11 +131,17 @@ class EEGPanel(RunnerMixin, widgets.VBox):
         (default :func:`default_eeg_compute`). Tests inject a fake.
     conditions : list or None
         Conditions selected initially (default all).
+    estimate : callable, False or None
+        ``estimate(eeg, labels, **options) -> CostEstimate`` with the compute function's
+        options, shown as "Estimated: ..." whenever a choice changes, and the seconds the run's
+        ETA starts from (default :func:`rdm_widgets.estimate.estimate_eeg_rdm`; it times a tiny
+        decoding problem once per regime). False: no estimate. Tests inject a fake.
 
     Attributes (traitlets)
     ----------------------
     file : str, label_key : str, epochs : Epochs, result : TimeResolvedRDM or None,
-    running : bool, progress : float (0..1), status : str
+    running : bool, progress : float (0..1), status : str,
+    estimate_text : str ("Estimated: ≈ ... · peak RAM ..." for the current choices)
     """
 
     file = Unicode(None, allow_none=True)
@@ -149,13 +155,17 @@ class EEGPanel(RunnerMixin, widgets.VBox):
     running = Bool(False)
     progress = Float(0.0)
     status = Unicode("")
+    estimate_text = Unicode("")
 
     def __init__(self, eeg_path=None, data_root=None, compute=None, conditions=None, max_depth: int = 3,
-                 **kwargs):
+                 estimate=None, **kwargs):
         from ..demo import demo_root
 
         self.data_root = Path(data_root if data_root is not None else demo_root()).expanduser().resolve()
         self._compute = compute if compute is not None else default_eeg_compute
+        if estimate is None:
+            from ..estimate import estimate_eeg_rdm as estimate
+        self._estimate = estimate or None
         self._run = None
         self._t0 = 0.0
         suffixes = (".npz", ".fif") if _mne_available() else (".npz",)
@@ -201,12 +211,18 @@ class EEGPanel(RunnerMixin, widgets.VBox):
         self.progress_bar = css(widgets.IntProgress(value=0, min=0, max=100, description="Progress"),
                                 "rdmw-eeg-progress")
         self.status_html = css(widgets.HTML(""), "rdmw-eeg-status")
+        self.estimate_html = css(widgets.HTML(""), "rdmw-eeg-estimate")
 
         widgets.link((self, "file"), (self.file_dropdown, "value"))
         widgets.link((self, "label_key"), (self.label_dropdown, "value"))
         widgets.dlink((self, "progress"), (self.progress_bar, "value"), lambda p: int(round(100 * p)))
         widgets.dlink((self, "running"), (self.run_button, "disabled"))
         widgets.dlink((self, "running"), (self.stop_button, "disabled"), lambda r: not r)
+        widgets.dlink((self, "estimate_text"), (self.estimate_html, "value"), lambda t: status_html(t, "muted"))
+        for control in (self.conditions_select, self.method_dropdown, self.cv_dropdown, self.noise_dropdown,
+                        self.score_dropdown, self.window_input, self.pseudo_input, self.perm_input,
+                        self.decim_input, self.device_dropdown):
+            control.observe(self._update_estimate, "value")
         self.run_button.on_click(lambda _: self.run())
         self.stop_button.on_click(lambda _: self.stop())
 
@@ -220,6 +236,7 @@ class EEGPanel(RunnerMixin, widgets.VBox):
             widgets.HBox([self.noise_dropdown, self.pseudo_input, self.perm_input]),
             widgets.HBox([self.window_input, self.decim_input]),
             widgets.HBox([self.seed_input, self.device_dropdown]),
+            self.estimate_html,
             widgets.HBox([self.run_button, self.stop_button, self.progress_bar]),
             self.status_html,
         ], **kwargs)
@@ -250,6 +267,12 @@ class EEGPanel(RunnerMixin, widgets.VBox):
 
     @observe("file")
     def _on_file(self, change):
+        try:
+            self._read_file(change)
+        finally:
+            self._update_estimate()
+
+    def _read_file(self, change):
         self.epochs = None
         self.label_dropdown.options = []
         if change["new"] is None:
@@ -275,6 +298,19 @@ class EEGPanel(RunnerMixin, widgets.VBox):
         wanted = self._initial_conditions
         self._initial_conditions = None
         self.conditions_select.value = tuple(c for c in conds if wanted is None or c in set(map(str, wanted)))
+
+    def _update_estimate(self, _change=None):
+        """Recompute the "Estimated: ..." line for the selected data and options."""
+        if self._estimate is None or self.epochs is None or self.label_key is None:
+            self._refresh_estimate(None)
+            return
+        try:
+            eeg, labels, times = self.selected_data()
+        except ValueError:          # e.g. fewer than 2 conditions: Run says so
+            self._refresh_estimate(None)
+            return
+        opts = dict(self.options(), times=times)
+        self._refresh_estimate(lambda: self._estimate(eeg, labels, **opts))
 
     # ------------------------------------------------------------------ running
     def options(self) -> dict:
@@ -310,7 +346,7 @@ class EEGPanel(RunnerMixin, widgets.VBox):
         kwargs["times"] = times
         self._start(lambda progress: self._compute(eeg, labels, progress=progress, **kwargs),
                     f"Decoding {len(set(labels))} conditions ({kwargs['method']}) over "
-                    f"{eeg.shape[2]} time points ...")
+                    f"{eeg.shape[2]} time points ...", estimate=self.estimated_seconds)
         if wait:
             self.join()
 

@@ -21,6 +21,7 @@ BENCHES = {
     "create_rdms": "bench_create_rdms.py",
     "eeg": "bench_eeg.py",
     "tiled": "bench_tiled.py",
+    "estimate": "bench_estimate.py",
 }
 HEADER = """# Benchmarks
 

@@ -16,18 +16,23 @@ compare_rdms, noise_ceiling, rsa_timecourse
     Representational similarity analysis.
 """
 from ._progress import Cancelled
+from .batch import create_rdms_many
 from .creator import RDMCreator
 from .distances import available_distances, pairwise_distances, register_distance
-from .eeg import TimeResolvedRDM, eeg_rdm
+from .eeg import TimeResolvedRDM, eeg_rdm, eeg_rdms
+from .estimate import CostEstimate, estimate_eeg, estimate_eeg_rdm, estimate_features, estimate_rdms
 from .features import FeatureSource, open_features
 from .rdm import LayerRDM, load_rdm_stack, load_rdms
+from .ondisk import OnDiskRDM
 from .rsa import RSAResult, compare_rdms, leave_one_subject_out, noise_ceiling, rsa_timecourse
+from .tiled import tiled_rdm
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Cancelled",
     "RDMCreator",
+    "create_rdms_many",
     "LayerRDM",
     "load_rdms",
     "load_rdm_stack",
@@ -37,11 +42,19 @@ __all__ = [
     "available_distances",
     "register_distance",
     "eeg_rdm",
+    "eeg_rdms",
     "TimeResolvedRDM",
     "compare_rdms",
     "noise_ceiling",
     "leave_one_subject_out",
     "rsa_timecourse",
     "RSAResult",
+    "CostEstimate",
+    "estimate_rdms",
+    "estimate_features",
+    "estimate_eeg",
+    "estimate_eeg_rdm",
+    "tiled_rdm",
+    "OnDiskRDM",
     "__version__",
 ]

@@ -10,7 +10,8 @@ file is opened once for all layers) and distances come from
 :func:`rdm_widgets.distances.pairwise_distances`. A run writes all RDMs into a
 hidden staging folder inside ``save_path`` and moves them into place only once
 every layer has succeeded, so a failed or cancelled run leaves nothing behind
-(not even a replaced file when ``overwrite=True``).
+(not even a replaced file when ``overwrite=True``). With ``client=`` (dask) every
+layer is one task on the cluster (:mod:`rdm_widgets.batch`); the files are the same.
 """
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ._dask import client_scope
 from ._io import rdm_filename
 from ._progress import ProgressReporter
 from ._validate import check_option, check_positive_int, check_type
@@ -151,12 +153,17 @@ class RDMCreator:
             del x
             yield LayerRDM(matrix, src.stimuli, layer, meta)
 
-    def _reporter(self, src, reads, layers, chunk_size, progress, desc):
+    @staticmethod
+    def _units(src, reads, layers, chunk_size) -> int:
+        """Progress units of a local run: file reads plus distance blocks."""
         blocks = 1 if chunk_size is None else math.ceil(src.n_stimuli / chunk_size)
-        return ProgressReporter(reads + blocks * len(layers), progress, self.verbose, desc)
+        return reads + blocks * len(layers)
+
+    def _reporter(self, src, reads, layers, chunk_size, progress, desc):
+        return ProgressReporter(self._units(src, reads, layers, chunk_size), progress, self.verbose, desc)
 
     def compute_rdms(self, features, distance="correlation", chunk_size=None, pooling=None,
-                     layers=None, progress=None) -> dict:
+                     layers=None, progress=None, *, client=None) -> dict:
         """Compute RDMs in memory (no files).
 
         Parameters
@@ -172,15 +179,28 @@ class RDMCreator:
         layers : list of str or None
             Layers to use (default all).
         progress : callable or None
-            ``progress(done, total)`` over file reads plus distance blocks; may raise
-            :class:`rdm_widgets.Cancelled`.
+            ``progress(done, total)`` over file reads plus distance blocks (with a
+            ``client``: over layers); may raise :class:`rdm_widgets.Cancelled`.
+        client : distributed.Client, str or None
+            Compute on a dask cluster (a client or a scheduler address), one task per
+            layer: a worker reads that layer's features itself (paths must be readable
+            on the workers; in-memory arrays are sent per layer) and computes it with
+            the same code as the local run. See ``docs/distributed.md``.
 
         Returns
         -------
         dict
-            ``{layer: LayerRDM}`` with (N, N) matrices.
+            ``{layer: LayerRDM}`` with (N, N) matrices, in layer order.
         """
         src, name, chunk_size, layers, reads = self._validate(features, distance, chunk_size, layers, pooling)
+        if client is not None:
+            from .batch import cluster_rdms
+
+            with client_scope(client) as resolved, \
+                    contextlib.closing(cluster_rdms(resolved, self, [(features, src, layers)], distance, name,
+                                                    chunk_size, pooling, progress)) as done:
+                found = {rdm.layer: rdm for _, rdm in done}
+            return {layer: found[layer] for layer in layers}
         with self._reporter(src, reads, layers, chunk_size, progress, "RDMs") as rep:
             out = {}
             for rdm in self._iter_rdms(src, distance, name, chunk_size, pooling, layers, rep):
@@ -188,7 +208,8 @@ class RDMCreator:
             return out
 
     def create_rdms(self, feature_path, save_path=None, save_format="npz", distance="correlation",
-                    chunk_size=None, pooling=None, *, layers=None, overwrite=False, progress=None) -> str:
+                    chunk_size=None, pooling=None, *, layers=None, overwrite=False, progress=None,
+                    client=None) -> str:
         """Compute one RDM per layer and save each as ``RDM_<layer>.<save_format>``.
 
         Parameters
@@ -200,8 +221,9 @@ class RDMCreator:
             working directory.
         save_format : {'npz', 'pt'}
             File format (both load without executing code).
-        distance, chunk_size, pooling, layers, progress
-            See :meth:`compute_rdms`.
+        distance, chunk_size, pooling, layers, progress, client
+            See :meth:`compute_rdms`. With a ``client`` the workers return the RDMs
+            and this process saves them, staged and committed as in a local run.
         overwrite : bool
             Replace existing RDM files; otherwise they raise ``FileExistsError``
             before anything is computed.
@@ -221,34 +243,63 @@ class RDMCreator:
         save_format = check_option("save_format", save_format, _SAVE_FORMATS)
         check_type("overwrite", overwrite, (bool, np.bool_))
         src, name, chunk_size, layers, reads = self._validate(feature_path, distance, chunk_size, layers, pooling)
-        taken = _FoldedNames()
-        names = {}
-        for layer in layers:
-            names[layer] = rdm_filename(layer, taken, save_format)
-            taken.add(names[layer])
-        folder, created = _make_folder(save_path)
-        try:
-            existing = [n for n in names.values() if (folder / n).exists()]
-            if existing and not overwrite:
-                raise FileExistsError(
-                    f"{len(existing)} RDM file(s) already exist in {str(folder)!r}: {existing[:5]}. "
-                    "Pass overwrite=True to replace them, or choose another save_path."
-                )
-            staging = folder / f".rdm_staging_{os.getpid()}_{uuid.uuid4().hex[:8]}"
-            staging.mkdir()
-            try:
+        names = _file_names(layers, save_format)
+        # the client first: a bad one fails before any folder is made
+        with client_scope(client) as resolved, \
+                _staged(save_path, list(names.values()), overwrite) as (folder, staging):
+            if resolved is None:
                 with self._reporter(src, reads, layers, chunk_size, progress, "RDMs") as rep:
                     for rdm in self._iter_rdms(src, distance, name, chunk_size, pooling, layers, rep):
                         rdm.save(staging / names[rdm.layer], format=save_format)
-                _commit(staging, folder, list(names.values()), overwrite)
-            finally:
-                shutil.rmtree(staging, ignore_errors=True)
-        except BaseException:
-            for d in reversed(created):  # only folders this run created, and only if empty
-                with contextlib.suppress(OSError):
-                    d.rmdir()
-            raise
+            else:
+                from .batch import cluster_rdms
+
+                with contextlib.closing(cluster_rdms(resolved, self, [(feature_path, src, layers)], distance,
+                                                     name, chunk_size, pooling, progress)) as done:
+                    for _, rdm in done:
+                        rdm.save(staging / names[rdm.layer], format=save_format)
         return str(folder)
+
+
+def _file_names(layers, save_format) -> dict:
+    """``{layer: 'RDM_<layer>.<save_format>'}``, unique even on case-insensitive file systems."""
+    taken = _FoldedNames()
+    names = {}
+    for layer in layers:
+        names[layer] = rdm_filename(layer, taken, save_format)
+        taken.add(names[layer])
+    return names
+
+
+@contextlib.contextmanager
+def _staged(save_path, names: list, overwrite: bool):
+    """Yield ``(folder, staging)``; files written to ``staging`` named ``names`` are moved
+    into ``folder`` when the block ends without error.
+
+    ``FileExistsError`` (before any work) when a name exists and not ``overwrite``. An
+    error or cancel in the block leaves neither the staging folder nor any folder this
+    call created (not even a replaced file when ``overwrite=True``).
+    """
+    folder, created = _make_folder(save_path)
+    try:
+        existing = [n for n in names if (folder / n).exists()]
+        if existing and not overwrite:
+            raise FileExistsError(
+                f"{len(existing)} RDM file(s) already exist in {str(folder)!r}: {existing[:5]}. "
+                "Pass overwrite=True to replace them, or choose another save_path."
+            )
+        staging = folder / f".rdm_staging_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+        staging.mkdir()
+        try:
+            yield folder, staging
+            _commit(staging, folder, names, overwrite)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+    except BaseException:
+        for d in reversed(created):  # only folders this run created, and only if empty
+            with contextlib.suppress(OSError):
+                d.rmdir()
+        raise
 
 
 class _FoldedNames(set):

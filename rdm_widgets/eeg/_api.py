@@ -3,8 +3,9 @@
 Why this module exists: it is the single public entry point; it validates the
 input (MNE-style messages), sets up the design (:mod:`._design`), optional
 noise normalisation (:mod:`._noise`), runs the method's kernel (exact batched
-LDA in :mod:`._lda`, cross-validated distances in :mod:`._crossval`) and wraps
-the result with every option in :class:`TimeResolvedRDM`.
+LDA in :mod:`._lda`, cross-validated distances in :mod:`._crossval`) through the
+permutation loop of :mod:`._loop` (here, or as dask tasks: :mod:`._distributed`)
+and wraps the result with every option in :class:`TimeResolvedRDM`.
 """
 from __future__ import annotations
 
@@ -14,8 +15,9 @@ import torch
 from .._progress import ProgressReporter
 from .._validate import check_option, check_positive_int
 from ._crossval import cv_distances
-from ._design import apply_time_ops, as_float64_epochs, assign_bins, average_bins, make_design
-from ._noise import NOISE_MODES, noise_whiteners, whiten
+from ._design import apply_time_ops, as_float64_epochs, make_design
+from ._loop import _accumulate, _permutation_inputs, _Plan, _time_blocks, _to_result
+from ._noise import NOISE_MODES, whiten
 from ._result import TimeResolvedRDM
 
 __all__ = ["eeg_rdm", "METHODS", "SCORES"]
@@ -150,7 +152,7 @@ METHODS = {
 def eeg_rdm(eeg, labels, *, method="lda", times=None, cv="loo", pseudo_trials=None,
             n_permutations=1, random_state=None, noise_normalization=None, shrinkage="auto",
             score="accuracy", groups=None, window=None, decim=1, device="cpu", progress=None,
-            verbose=False) -> TimeResolvedRDM:
+            verbose=False, client=None) -> TimeResolvedRDM:
     """Time-resolved RDM from EEG/MEG epochs by cross-validated pairwise decoding.
 
     Default semantics (``method='lda'``, ``cv='loo'``, no options): conditions
@@ -232,6 +234,14 @@ def eeg_rdm(eeg, labels, *, method="lda", times=None, cv="loo", pseudo_trials=No
         :class:`rdm_widgets.Cancelled`.
     verbose : bool
         Show a tqdm progress bar.
+    client : distributed.Client, str or None
+        Run on a dask cluster (a client or a scheduler address such as
+        ``'tcp://host:8786'``): one task per permutation and block of time
+        points (blocks are fixed by the data: problems with few pairs x times
+        stay one block). Pseudo-trial assignments and noise whiteners are made
+        here from all time points and sent to the tasks; the result equals the
+        local run. ``progress`` advances per finished task. ``device`` must be
+        valid here and on the workers. See ``docs/distributed.md``.
 
     Returns
     -------
@@ -255,6 +265,26 @@ def eeg_rdm(eeg, labels, *, method="lda", times=None, cv="loo", pseudo_trials=No
     >>> rdm.shape, rdm.mean_timecourse().argmax()          # doctest: +SKIP
     >>> rdm.at(rdm.time_index(0.3)).plot()                 # doctest: +SKIP
     """
+    plan = _prepare(eeg, labels, method=method, times=times, cv=cv, pseudo_trials=pseudo_trials,
+                    n_permutations=n_permutations, random_state=random_state,
+                    noise_normalization=noise_normalization, shrinkage=shrinkage, score=score, groups=groups,
+                    window=window, decim=decim, device=device)
+    if client is not None:
+        from .._dask import client_scope
+        from ._distributed import accumulate_on_cluster
+
+        with client_scope(client) as resolved:
+            acc = accumulate_on_cluster(resolved, plan, progress, verbose)
+    else:
+        with ProgressReporter(plan.total, progress, verbose, desc=f"eeg_rdm ({plan.opts['method']})") as rep:
+            acc = _accumulate(_permutation_inputs(plan), _time_blocks(plan.x.shape[-1], len(plan.pairs)),
+                              plan.n_folds, plan.pairs, plan.run, plan.opts, rep)
+    return _to_result(plan, acc)
+
+
+def _prepare(eeg, labels, *, method, times, cv, pseudo_trials, n_permutations, random_state,
+             noise_normalization, shrinkage, score, groups, window, decim, device) -> _Plan:
+    """Validate every option of :func:`eeg_rdm` (before any work) and build its :class:`_Plan`."""
     x_all = as_float64_epochs(eeg)
     n_trials, n_ch, n_t = x_all.shape
     method = check_option("method", method, METHODS)
@@ -325,44 +355,11 @@ def eeg_rdm(eeg, labels, *, method="lda", times=None, cv="loo", pseudo_trials=No
     seed = None
     if pseudo_trials is not None:
         seed = int(random_state) if random_state is not None else int(np.random.SeedSequence().entropy)
-    rng = np.random.default_rng(seed) if seed is not None else None
 
     x, times = apply_time_ops(x_all[design.trial_index], times, window, decim)   # (n_cond, k, C, T)
-    T = x.shape[-1]
+    x = np.ascontiguousarray(x)
     pairs = torch.combinations(torch.arange(n_cond), 2).to(dev)
     use_fast = (method == "lda" and cv == "loo" and noise_normalization is None)
-    run = _lda_loo if use_fast else kernel
-    x_t = torch.from_numpy(np.ascontiguousarray(x)).to(dev)
-    total = n_permutations * n_folds * len(pairs) * T
-    acc = torch.zeros(len(pairs), T, dtype=torch.float64, device=dev)
-    with ProgressReporter(total, progress, verbose, desc=f"eeg_rdm ({method})") as reporter:
-        for _ in range(n_permutations):
-            if pseudo_trials is not None:
-                bins = assign_bins(n_cond, k, pseudo_trials, groups=design.groups, rng=rng,
-                                   what="pseudo-trial")
-                units = torch.from_numpy(average_bins(x, bins, pseudo_trials)).to(dev)
-                fold_of_unit = np.broadcast_to(np.arange(pseudo_trials) % n_folds, (n_cond, pseudo_trials))
-                fold_of_trial = fold_of_unit[0][bins]
-            else:
-                units = x_t
-                if cv == "loo":
-                    fold_of_unit = np.broadcast_to(np.arange(k), (n_cond, k))
-                else:
-                    fold_of_unit = assign_bins(n_cond, k, cv, groups=design.groups)
-                fold_of_trial = fold_of_unit
-            whiteners = None
-            if noise_normalization is not None:
-                f_idx = torch.arange(n_folds, device=dev)[:, None, None]
-                train_mask = torch.from_numpy(np.ascontiguousarray(fold_of_trial)).to(dev)[None] != f_idx
-                whiteners = noise_whiteners(x_t, train_mask, noise_normalization)
-            fold_t = torch.from_numpy(np.ascontiguousarray(fold_of_unit)).to(dev)
-            opts = {"method": method, "score": score, "shrinkage": shrinkage}
-            acc += run(units, fold_t, n_folds, pairs, whiteners, opts, reporter)
-    acc /= n_permutations
-    data = torch.zeros(n_cond, n_cond, T, dtype=torch.float64)
-    pc = pairs.cpu()
-    data[pc[:, 0], pc[:, 1]] = acc.cpu()
-    data[pc[:, 1], pc[:, 0]] = acc.cpu()
 
     from .. import __version__
 
@@ -380,4 +377,8 @@ def eeg_rdm(eeg, labels, *, method="lda", times=None, cv="loo", pseudo_trials=No
                           "probability of the true class" if chance else
                           "cross-validated squared distance per channel"),
     }
-    return TimeResolvedRDM(data.numpy(), times=times, conditions=design.conditions, meta=meta)
+    return _Plan(x=x, times=times, conditions=design.conditions, groups=design.groups, pairs=pairs, device=dev,
+                 run=_lda_loo if use_fast else kernel,
+                 opts={"method": method, "score": score, "shrinkage": shrinkage}, cv=cv, n_folds=n_folds,
+                 pseudo_trials=pseudo_trials, n_permutations=n_permutations, seed=seed,
+                 noise_normalization=noise_normalization, meta=meta)

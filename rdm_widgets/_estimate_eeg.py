@@ -78,26 +78,11 @@ def _calibrated_lda(dev, method, regime, n_channels, n_units, cv):
 
 
 def _check_options(method, cv, pseudo_trials, n_permutations, noise_normalization, decim, window):
-    from .eeg._api import METHODS
-    from .eeg._noise import NOISE_MODES
+    from .eeg._api import check_work_options
 
-    method = check_option("method", method, METHODS)
-    if noise_normalization is not None:
-        noise_normalization = check_option("noise_normalization", noise_normalization, NOISE_MODES,
-                                           extra="Or None for no noise normalisation.")
-    elif METHODS[method][2]:
-        noise_normalization = "epoch"
-    if isinstance(cv, str):
-        cv = check_option("cv", cv, ("loo",), extra="Or an integer number of folds >= 2.")
-    else:
-        cv = check_positive_int("cv", cv, minimum=2)
-    pseudo_trials = check_positive_int("pseudo_trials", pseudo_trials, allow_none=True, minimum=2)
-    n_permutations = check_positive_int("n_permutations", n_permutations)
-    if n_permutations > 1 and pseudo_trials is None:
-        raise ValueError("n_permutations > 1 only makes sense with pseudo_trials (each permutation is a "
-                         "new random pseudo-trial assignment). Set pseudo_trials=K or n_permutations=1.")
-    return (method, cv, pseudo_trials, n_permutations, noise_normalization,
-            check_positive_int("decim", decim), check_positive_int("window", window, allow_none=True))
+    method, cv, pseudo_trials, n_permutations, noise_normalization, window, decim = check_work_options(
+        method, cv, pseudo_trials, n_permutations, noise_normalization, window, decim)
+    return method, cv, pseudo_trials, n_permutations, noise_normalization, decim, window
 
 
 def estimate_eeg(n_conditions, k, n_channels, n_times, *, method="lda", cv="loo", pseudo_trials=None,

@@ -282,29 +282,15 @@ def eeg_rdm(eeg, labels, *, method="lda", times=None, cv="loo", pseudo_trials=No
     return _to_result(plan, acc)
 
 
-def _prepare(eeg, labels, *, method, times, cv, pseudo_trials, n_permutations, random_state,
-             noise_normalization, shrinkage, score, groups, window, decim, device) -> _Plan:
-    """Validate every option of :func:`eeg_rdm` (before any work) and build its :class:`_Plan`."""
-    x_all = as_float64_epochs(eeg)
-    n_trials, n_ch, n_t = x_all.shape
+def check_work_options(method, cv, pseudo_trials, n_permutations, noise_normalization, window, decim):
+    """Validate the options of :func:`eeg_rdm` that set the amount of work (shared with
+    :mod:`rdm_widgets.estimate`); returns them normalised, in the same order."""
     method = check_option("method", method, METHODS)
-    kernel, chance, needs_noise = METHODS[method]
-    score = check_option("score", score, SCORES)
-    if score != "accuracy" and kernel is _distances:
-        raise ValueError(f"score={score!r} applies to the LDA methods only; method={method!r} returns "
-                         "distances. Use score='accuracy' (the default) with distance methods.")
     if noise_normalization is not None:
         noise_normalization = check_option("noise_normalization", noise_normalization, NOISE_MODES,
                                            extra="Or None for no noise normalisation.")
-    elif needs_noise:
+    elif METHODS[method][2]:
         noise_normalization = "epoch"
-    if isinstance(shrinkage, str):
-        shrinkage = check_option("shrinkage", shrinkage, ("auto",), extra="Or a float in [0, 1].")
-    elif isinstance(shrinkage, bool) or not isinstance(shrinkage, (int, float, np.floating, np.integer)) \
-            or not 0.0 <= float(shrinkage) <= 1.0:
-        raise ValueError(f"Invalid value for 'shrinkage': {shrinkage!r}. Use 'auto' or a float in [0, 1].")
-    else:
-        shrinkage = float(shrinkage)
     if isinstance(cv, str):
         cv = check_option("cv", cv, ("loo",), extra="Or an integer number of folds >= 2.")
     else:
@@ -314,8 +300,29 @@ def _prepare(eeg, labels, *, method, times, cv, pseudo_trials, n_permutations, r
     if n_permutations > 1 and pseudo_trials is None:
         raise ValueError("n_permutations > 1 only makes sense with pseudo_trials (each permutation is a "
                          "new random pseudo-trial assignment). Set pseudo_trials=K or n_permutations=1.")
-    window = check_positive_int("window", window, allow_none=True)
-    decim = check_positive_int("decim", decim)
+    return (method, cv, pseudo_trials, n_permutations, noise_normalization,
+            check_positive_int("window", window, allow_none=True), check_positive_int("decim", decim))
+
+
+def _prepare(eeg, labels, *, method, times, cv, pseudo_trials, n_permutations, random_state,
+             noise_normalization, shrinkage, score, groups, window, decim, device) -> _Plan:
+    """Validate every option of :func:`eeg_rdm` (before any work) and build its :class:`_Plan`."""
+    x_all = as_float64_epochs(eeg)
+    n_trials, n_ch, n_t = x_all.shape
+    method, cv, pseudo_trials, n_permutations, noise_normalization, window, decim = check_work_options(
+        method, cv, pseudo_trials, n_permutations, noise_normalization, window, decim)
+    kernel, chance, needs_noise = METHODS[method]
+    score = check_option("score", score, SCORES)
+    if score != "accuracy" and kernel is _distances:
+        raise ValueError(f"score={score!r} applies to the LDA methods only; method={method!r} returns "
+                         "distances. Use score='accuracy' (the default) with distance methods.")
+    if isinstance(shrinkage, str):
+        shrinkage = check_option("shrinkage", shrinkage, ("auto",), extra="Or a float in [0, 1].")
+    elif isinstance(shrinkage, bool) or not isinstance(shrinkage, (int, float, np.floating, np.integer)) \
+            or not 0.0 <= float(shrinkage) <= 1.0:
+        raise ValueError(f"Invalid value for 'shrinkage': {shrinkage!r}. Use 'auto' or a float in [0, 1].")
+    else:
+        shrinkage = float(shrinkage)
     dev = _check_device(device)
     if times is None:
         times = np.arange(n_t, dtype=np.float64)

@@ -36,6 +36,9 @@ are meaningful, absolute seconds are pessimistic. No CUDA GPU was available to t
 the GPU runs the issues ask for have not been made yet (the code paths are device-agnostic; run
 `python benchmarks/bench_distances.py --device cuda` on a GPU machine).
 
+Out-of-core RDMs (`tiled_rdm`) are measured under a real memory cap: the run is put into a
+Linux memory cgroup whose limit (page cache included) is below the size of the features.
+
 Known gaps against the targets: exact LDA decoding in the rank-deficient regime (fewer training
 trials than channels, scenarios (a) and (c) of the EEG table) stays far from ≥300× / ≤2 min on
 this CPU. scikit-learn's svd solver rescales every channel by the training fold's pooled std, so

@@ -10,6 +10,10 @@ points and extrapolated (it scales linearly with time points).
 Usage::
 
     .venv/bin/python benchmarks/bench_eeg.py [--quick] [--out benchmarks/results/eeg.md]
+        [--only a,c] [--c-times 2]
+
+``--only`` runs a subset of the scenarios (a, b, r, c, d); ``--c-times`` sets how many time
+points scenario (c) is timed on (it is linear in time points, extrapolated to 100).
 """
 from __future__ import annotations
 
@@ -79,7 +83,10 @@ def main():
     ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "eeg.md"))
     ap.add_argument("--threads", type=int, default=1,
                     help="torch threads for eeg_rdm (1 is fastest on a loaded 2-core machine)")
+    ap.add_argument("--only", default="a,b,r,c,d", help="comma-separated scenarios to run (a, b, r, c, d)")
+    ap.add_argument("--c-times", type=int, default=None, help="time points timed in scenario (c)")
     args = ap.parse_args()
+    only = {x.strip() for x in args.only.split(",")}
     torch.set_num_threads(args.threads)
     rng = np.random.default_rng(0)
     n_sample = 100 if args.quick else 400
@@ -108,49 +115,50 @@ def main():
                      f"{pc * n_fits / oc:,.0f}x |")
         print(lines[-1], flush=True)
 
-    # (a) 16 cond x 30 trials x 64 ch x 20 times, default exact LDA
-    x, y = make(16, 30, 64, 20)
-    ours, _ = timed(lambda: eeg_rdm(x, y))
-    per = sklearn_per_fit(x.reshape(16, 30, 64, 20), n_sample, rng)
-    row("(a) 16 cond x 30 trials x 64 ch x 20 times, `method='lda'` (exact)", 120 * 20 * 30, per, ours)
+    if "a" in only:  # (a) 16 cond x 30 trials x 64 ch x 20 times, default exact LDA
+        x, y = make(16, 30, 64, 20)
+        ours, _ = timed(lambda: eeg_rdm(x, y))
+        per = sklearn_per_fit(x.reshape(16, 30, 64, 20), n_sample, rng)
+        row("(a) 16 cond x 30 trials x 64 ch x 20 times, `method='lda'` (exact)", 120 * 20 * 30, per, ours)
 
-    # (b) 20 cond x 80 trials -> 10 pseudo-trials x 17 ch x 20 times, shrinkage LDA
-    x, y = make(20, 80, 17, 20, seed=1)
-    ours, _ = timed(lambda: eeg_rdm(x, y, method="lda_shrinkage", pseudo_trials=10, random_state=0))
-    per = sklearn_per_fit(pseudo_units(x, y, 10, rng), n_sample, rng, solver="lsqr", shrinkage="auto")
-    row("(b) 20 cond x 80 trials -> 10 pseudo-trials x 17 ch x 20 times, `lda_shrinkage`",
-        190 * 20 * 10, per, ours)
+    if "b" in only:  # (b) 20 cond x 80 trials -> 10 pseudo-trials x 17 ch x 20 times, shrinkage LDA
+        x, y = make(20, 80, 17, 20, seed=1)
+        ours, _ = timed(lambda: eeg_rdm(x, y, method="lda_shrinkage", pseudo_trials=10, random_state=0))
+        per = sklearn_per_fit(pseudo_units(x, y, 10, rng), n_sample, rng, solver="lsqr", shrinkage="auto")
+        row("(b) 20 cond x 80 trials -> 10 pseudo-trials x 17 ch x 20 times, `lda_shrinkage`",
+            190 * 20 * 10, per, ours)
 
-    # (r) real S001 data: 4 targets x 44 trials x 64 ch (average-referenced: rank 63), slice of times
-    with np.load(demo_path("eeg"), allow_pickle=False) as z:
-        T_r = 10 if args.quick else 20
-        xr, yr = z["eeg"][:, :, 60:60 + T_r].astype(np.float64), z["target"]
-    ours, res = timed(lambda: eeg_rdm(xr, yr))
-    k = res.meta["k"]
-    units = np.stack([xr[np.flatnonzero(yr == c)[:k]] for c in res.conditions])
-    per = sklearn_per_fit(units, n_sample, rng)
-    row(f"(r) real S001 EEG, 4 targets x {k} trials x 64 ch (avg-referenced) x {T_r} times, `method='lda'`",
-        6 * T_r * k, per, ours)
+    if "r" in only:  # (r) real S001 data: 4 targets x 44 trials x 64 ch (avg-referenced: rank 63)
+        with np.load(demo_path("eeg"), allow_pickle=False) as z:
+            T_r = 10 if args.quick else 20
+            xr, yr = z["eeg"][:, :, 60:60 + T_r].astype(np.float64), z["target"]
+        ours, res = timed(lambda: eeg_rdm(xr, yr))
+        k = res.meta["k"]
+        units = np.stack([xr[np.flatnonzero(yr == c)[:k]] for c in res.conditions])
+        per = sklearn_per_fit(units, n_sample, rng)
+        row(f"(r) real S001 EEG, 4 targets x {k} trials x 64 ch (avg-referenced) x {T_r} times, "
+            "`method='lda'`", 6 * T_r * k, per, ours)
 
     lines += ["", "| absolute time | eeg_rdm | target |", "|---|---:|---:|"]
-    # (c) 92 cond x 30 trials x 64 ch x 100 times, default; slice of time points, linear in T
-    T_slice = 2 if args.quick else 4  # linear in time points; the full 100 would take too long here
-    x, y = make(92, 30, 64, T_slice, seed=2)
-    (ours, cpu), _ = timed(lambda: eeg_rdm(x, y))
-    est, est_cpu = ours * 100 / T_slice, cpu * 100 / T_slice
-    lines.append(f"| (c) 92 cond x 30 trials x 64 ch x 100 times, `method='lda'` (exact; timed on "
-                 f"{T_slice} time points, x{100 // T_slice} extrapolated) | {est:.0f} s (CPU {est_cpu:.0f} s) | <= 120 s |")
-    print(lines[-1], flush=True)
+    if "c" in only:  # (c) 92 cond x 30 trials x 64 ch x 100 times, default; slice of time points
+        T_slice = args.c_times or (2 if args.quick else 4)  # linear in time points
+        x, y = make(92, 30, 64, T_slice, seed=2)
+        (ours, cpu), _ = timed(lambda: eeg_rdm(x, y))
+        est, est_cpu = ours * 100 / T_slice, cpu * 100 / T_slice
+        lines.append(f"| (c) 92 cond x 30 trials x 64 ch x 100 times, `method='lda'` (exact; timed on "
+                     f"{T_slice} time points, x{100 / T_slice:g} extrapolated) | {est:.0f} s (CPU {est_cpu:.0f} s) "
+                     "| <= 120 s |")
+        print(lines[-1], flush=True)
 
-    # (d) 200 cond x 17 ch x 100 times, 5 pseudo-trials (20 trials each) -> 5 LOO folds
-    T_d = 20 if args.quick else 50
-    x, y = make(200, 20, 17, T_d, seed=3)
-    (ours, cpu), _ = timed(lambda: eeg_rdm(x, y, pseudo_trials=5, random_state=0))
-    est, est_cpu = ours * 100 / T_d, cpu * 100 / T_d
-    note = "" if T_d == 100 else f"; timed on {T_d} time points, x{100 // T_d} extrapolated"
-    lines.append(f"| (d) 200 cond x 20 trials -> 5 pseudo-trials x 17 ch x 100 times, `method='lda'`, "
-                 f"5 folds{note} | {est:.1f} s (CPU {est_cpu:.1f} s) | <= 60 s |")
-    print(lines[-1], flush=True)
+    if "d" in only:  # (d) 200 cond x 17 ch x 100 times, 5 pseudo-trials (20 trials each) -> 5 LOO folds
+        T_d = 20 if args.quick else 50
+        x, y = make(200, 20, 17, T_d, seed=3)
+        (ours, cpu), _ = timed(lambda: eeg_rdm(x, y, pseudo_trials=5, random_state=0))
+        est, est_cpu = ours * 100 / T_d, cpu * 100 / T_d
+        note = "" if T_d == 100 else f"; timed on {T_d} time points, x{100 // T_d} extrapolated"
+        lines.append(f"| (d) 200 cond x 20 trials -> 5 pseudo-trials x 17 ch x 100 times, `method='lda'`, "
+                     f"5 folds{note} | {est:.1f} s (CPU {est_cpu:.1f} s) | <= 60 s |")
+        print(lines[-1], flush=True)
     load_end = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     lines += ["", f"Load average at end: {load_end:.1f}. Timings on a 2-core machine shared with other "
               "jobs are pessimistic; both sides ran in the same process under the same load.", ""]

@@ -69,6 +69,21 @@ def count_avgref(monkeypatch):
     return counter
 
 
+@pytest.fixture
+def count_null(monkeypatch):
+    """Count folds certified by the null-space fast path."""
+    counter = {"n": 0}
+    orig = _lda._null_space
+
+    def wrapped(x, k, tol):
+        dec, ok = orig(x, k, tol)
+        counter["n"] += int(ok.sum())
+        return dec, ok
+
+    monkeypatch.setattr(_lda, "_null_space", wrapped)
+    return counter
+
+
 def avg_referenced(shape, seed):
     """Seeded average-referenced data with unequal channel scales (exercises the std scaling)."""
     rng = np.random.default_rng(seed)
@@ -100,7 +115,7 @@ def test_rank_deficient(count_exact):
     # 58 training trials < 64 channels: the std scaling changes the pseudo-inverse
     data = np.random.default_rng(1).normal(size=(3, 30, 64, 2))
     check_against_sklearn(data, times=[1])
-    assert count_exact["n"] == 0  # the sample-space fast path certifies random data
+    assert count_exact["n"] == 0  # the null-space fast path certifies random data
 
 
 @pytest.mark.parametrize("shape", [(3, 30, 8, 2), (4, 40, 16, 2), (3, 45, 64, 1), (3, 20, 64, 1),
@@ -116,7 +131,7 @@ def test_average_reference(shape, count_exact, count_avgref):
         assert count_avgref["n"] > folds // 2 and count_avgref["n"] + count_exact["n"] == folds
     elif 2 * k - 2 == c:  # pair Gram singular (2k-2 contrasts, rank C-1): exact path
         assert count_exact["n"] > 0 and count_avgref["n"] == 0
-    else:  # 2k-2 < C: the sample-space path handles it
+    else:  # 2k-2 < C: the null-space path handles it
         assert count_exact["n"] == 0 and count_avgref["n"] == 0
 
 
@@ -201,6 +216,77 @@ def test_planted_signal_accuracy():
     assert abs(acc[0] - 0.5) < 0.2 and abs(acc[3] - 0.5) < 0.2
     ref = sklearn_loo(data, all_pairs(n_cond), range(n_t))
     assert np.array_equal(dec > 0, ref > 0)
+
+
+@pytest.mark.parametrize("shape", [(3, 30, 64, 2), (3, 20, 64, 1), (2, 33, 64, 1), (3, 3, 5, 1),
+                                   (2, 12, 30, 2)])
+def test_null_space_path(shape, count_exact, count_null):
+    """Fewer trials than channels, small null space (incl. none: 2k-2 == C): null-space path only."""
+    rng = np.random.default_rng(13)
+    data = rng.normal(size=shape) * rng.uniform(0.5, 3.0, size=(1, 1, shape[2], 1))
+    check_against_sklearn(data)
+    n_cond, k, _, n_t = shape
+    assert count_null["n"] == n_cond * (n_cond - 1) // 2 * n_t * k and count_exact["n"] == 0
+
+
+def test_large_null_space_uses_sample_path(count_exact, count_null):
+    data = np.random.default_rng(14).normal(size=(2, 6, 40, 1))  # null space 30 > 2k-4 = 8
+    check_against_sklearn(data)
+    assert count_null["n"] == 0 and count_exact["n"] == 0
+
+
+def test_null_space_agrees_with_sample_path():
+    rng = np.random.default_rng(15)
+    x = torch.from_numpy(rng.normal(size=(6, 60, 64)) * rng.uniform(0.2, 5.0, size=(1, 1, 64)))
+    dec_n, ok_n = _lda._null_space(x, 30, 1e-4)
+    dec_s, ok_s = _lda._sample_space(x[:, :30], x[:, 30:], 1e-4)
+    assert ok_n.all() and ok_s.all()
+    torch.testing.assert_close(dec_n, dec_s, rtol=1e-9, atol=1e-9 * float(dec_s.abs().max()))
+
+
+def test_null_space_fallbacks(count_exact, count_null):
+    """Folds the null-space path cannot certify are recomputed exactly, and still match sklearn."""
+    rng = np.random.default_rng(16)
+    data = rng.normal(size=(3, 20, 48, 3))
+    data[0, 4, 7, 0] += 1e5              # t 0: without trial 4 channel 7 keeps < 1e-5 of its variance
+    data[:, :, 11, 1] = 2.5              # t 1: a constant channel (sklearn scales it by 1)
+    data[2, 1, :, 2] = data[2, 0, :, 2]  # t 2: a repeated trial, singular pair Gram
+    check_against_sklearn(data, rtol=1e-6)
+    folds = 3 * 3 * 20
+    # t 0: fold 4 of the two pairs with condition 0; t 1: every fold; t 2: the pairs with condition 2
+    assert count_exact["n"] == 2 + 3 * 20 + 2 * 20 and count_null["n"] == folds - count_exact["n"]
+
+
+def test_null_space_certificate_fallback_test(monkeypatch, count_exact):
+    """Where the inverse-norm bound is not sharp enough, the shifted Cholesky test decides."""
+    monkeypatch.setattr(_lda, "_inverse_lower_bound_ok",
+                        lambda gi, tr, tau: torch.zeros(gi.shape[0], dtype=torch.bool))
+    check_against_sklearn(np.random.default_rng(17).normal(size=(3, 20, 48, 2)))
+    assert count_exact["n"] == 0
+
+
+def test_null_space_degenerate_probe(monkeypatch, count_exact):
+    """Dependent null-space probe directions are detected: those pair-times go to the exact path."""
+    orig = _lda._null_probe
+
+    def degenerate(n_chan, q0, dtype, device):
+        om = orig(n_chan, q0, dtype, device).clone()
+        om[1] = om[0]
+        return om
+
+    monkeypatch.setattr(_lda, "_null_probe", degenerate)
+    check_against_sklearn(np.random.default_rng(18).normal(size=(2, 20, 48, 2)))
+    assert count_exact["n"] == 2 * 20
+
+
+def test_helmert_helpers():
+    rng = np.random.default_rng(19)
+    for k in (2, 3, 7, 30):
+        hk = _lda._helmert(k, torch.float64, "cpu")
+        r = torch.from_numpy(rng.normal(size=(4, k, 5)))
+        torch.testing.assert_close(_lda._helmert_contrasts(r), hk.T @ r)
+        y = torch.from_numpy(rng.normal(size=(4, k - 1, 5)))
+        torch.testing.assert_close(_lda._helmert_expand(y), hk @ y)
 
 
 def test_progress_and_blocks(monkeypatch):

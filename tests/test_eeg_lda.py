@@ -6,7 +6,7 @@ import pytest
 import torch
 from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
 
-from rdm_widgets.eeg import _lda
+from rdm_widgets.eeg import _lda, _lda_base, _lda_null
 from rdm_widgets.eeg._lda import lda_decisions, lda_loo_decisions
 
 
@@ -259,7 +259,7 @@ def test_null_space_fallbacks(count_exact, count_null):
 
 def test_null_space_certificate_fallback_test(monkeypatch, count_exact):
     """Where the inverse-norm bound is not sharp enough, the shifted Cholesky test decides."""
-    monkeypatch.setattr(_lda, "_inverse_lower_bound_ok",
+    monkeypatch.setattr(_lda_null, "_inverse_lower_bound_ok",
                         lambda gi, tr, tau: torch.zeros(gi.shape[0], dtype=torch.bool))
     check_against_sklearn(np.random.default_rng(17).normal(size=(3, 20, 48, 2)))
     assert count_exact["n"] == 0
@@ -267,14 +267,14 @@ def test_null_space_certificate_fallback_test(monkeypatch, count_exact):
 
 def test_null_space_degenerate_probe(monkeypatch, count_exact):
     """Dependent null-space probe directions are detected: those pair-times go to the exact path."""
-    orig = _lda._null_probe
+    orig = _lda_null._null_probe
 
     def degenerate(n_chan, q0, dtype, device):
         om = orig(n_chan, q0, dtype, device).clone()
         om[1] = om[0]
         return om
 
-    monkeypatch.setattr(_lda, "_null_probe", degenerate)
+    monkeypatch.setattr(_lda_null, "_null_probe", degenerate)
     check_against_sklearn(np.random.default_rng(18).normal(size=(2, 20, 48, 2)))
     assert count_exact["n"] == 2 * 20
 
@@ -282,11 +282,11 @@ def test_null_space_degenerate_probe(monkeypatch, count_exact):
 def test_helmert_helpers():
     rng = np.random.default_rng(19)
     for k in (2, 3, 7, 30):
-        hk = _lda._helmert(k, torch.float64, "cpu")
+        hk = _lda_base._helmert(k, torch.float64, "cpu")
         r = torch.from_numpy(rng.normal(size=(4, k, 5)))
-        torch.testing.assert_close(_lda._helmert_contrasts(r), hk.T @ r)
+        torch.testing.assert_close(_lda_null._helmert_contrasts(r), hk.T @ r)
         y = torch.from_numpy(rng.normal(size=(4, k - 1, 5)))
-        torch.testing.assert_close(_lda._helmert_expand(y), hk @ y)
+        torch.testing.assert_close(_lda_null._helmert_expand(y), hk @ y)
 
 
 def test_progress_and_blocks(monkeypatch):

@@ -1,0 +1,72 @@
+"""Shared pieces of the exact LDA kernels (:mod:`rdm_widgets.eeg._lda`): certificate constants,
+Helmert contrast bases and the leave-one-out fold statistics."""
+from __future__ import annotations
+
+import functools
+
+import torch
+# Certified eigenvalues of the scaled within matrix exceed SAFETY * tol**2,
+# i.e. singular values exceed 2 * tol: far outside sklearn's SVD rounding.
+_SAFETY = 4.0
+# Woodbury downdates whose remaining fraction is below this lose digits: exact path.
+_MIN_DOWNDATE = 1e-3
+# Null-space path: fold variances below this fraction of the pair's (one trial holding > 99.999% of
+# a channel's within variance) lose digits in the small oblique system: left to the exact path.
+_MIN_VAR_FRAC = 1e-5
+# A trial counts as average-referenced when |1^T x| <= this * |1| |x| (float32 rounding ~1e-8).
+_AVGREF_COS = 1e-6
+
+
+def _helmert(n: int, dtype, device) -> torch.Tensor:
+    """Orthonormal basis (n, n-1) of the vectors summing to zero."""
+    j = torch.arange(1, n, dtype=dtype, device=device)          # column j has j ones
+    rows = torch.arange(n, device=device)[:, None]
+    cols = torch.arange(1, n, device=device)[None, :]
+    h = torch.where(rows < cols, 1.0, 0.0).to(dtype) - torch.where(rows == cols, j, 0.0).to(dtype)
+    return h / torch.sqrt(j * (j + 1))
+
+
+@functools.lru_cache(maxsize=8)
+def _helmert_cached(k: int, dtype, device) -> torch.Tensor:
+    return _helmert(k, dtype, device)
+
+
+@functools.lru_cache(maxsize=8)
+def _fold_helmert(k: int, dtype, device) -> torch.Tensor:
+    """(k, k, k-2): for fold f, a contrast basis of the k-1 trials other than f."""
+    h = _helmert(k - 1, dtype, device)
+    out = torch.zeros(k, k, k - 2, dtype=dtype, device=device)
+    for f in range(k):
+        keep = [i for i in range(k) if i != f]
+        out[f, keep] = h
+    return out
+
+
+def _chol_lower_bound_ok(g: torch.Tensor, tau: torch.Tensor) -> torch.Tensor:
+    """True where lambda_min(g) > tau, certified by a Cholesky of g - tau I.
+
+    The Cholesky backward error (<= ~m eps ||g||) is added to tau.
+    """
+    m = g.shape[-1]
+    tr = torch.diagonal(g, dim1=-2, dim2=-1).sum(-1)
+    shift = tau + 100.0 * m * torch.finfo(g.dtype).eps * tr
+    eye = torch.eye(m, dtype=g.dtype, device=g.device)
+    _, info = torch.linalg.cholesky_ex(g - shift[..., None, None] * eye)
+    return info == 0
+
+
+def _fold_stats(xa, xb):
+    """Residuals, class means and per-fold within variances (population, as np.std)."""
+    k = xa.shape[1]
+    n = 2 * (k - 1)
+    c = k / (k - 1)
+    ma, mb = xa.mean(1), xb.mean(1)
+    ra, rb = xa - ma[:, None], xb - mb[:, None]
+    qdiag = ra.pow(2).sum(1) + rb.pow(2).sum(1)                      # (N, C)
+    var0 = qdiag / n
+    var_f = (qdiag[:, None] - c * (ra.pow(2) + rb.pow(2))) / n       # (N, k, C)
+    # var_f <= var0 always; a (near-)constant channel would get std := 1 in sklearn
+    ok_var = (var_f > 1e-8 * var0[:, None]).all(-1)                  # (N, k)
+    return ma, mb, ra, rb, var0, var_f, ok_var
+
+

@@ -1,0 +1,241 @@
+"""The null-space path of the exact LDA kernel (rank-deficient regime, ``2k-2 <= C``).
+
+See :mod:`rdm_widgets.eeg._lda` for the algebra shared by all paths and :func:`_null_space`
+for this one: the per-fold std enters only a small oblique system, and one factorisation of
+the pair's Helmert Gram serves all k folds.
+"""
+from __future__ import annotations
+
+import functools
+
+import torch
+
+from rdm_widgets.eeg._lda_base import (_SAFETY, _MIN_DOWNDATE, _MIN_VAR_FRAC, _helmert, _helmert_cached, _chol_lower_bound_ok)
+
+
+def _helmert_contrasts(r: torch.Tensor) -> torch.Tensor:
+    """(..., k, X) -> (..., k-1, X): ``_helmert(k).T @ r`` in O(k X) (cumulative sums)."""
+    k = r.shape[-2]
+    j = torch.arange(1, k, dtype=r.dtype, device=r.device)
+    out = torch.addcmul(r.cumsum(-2)[..., :-1, :], r[..., 1:, :], j[:, None], value=-1.0)  # contiguous
+    return out.mul_(torch.rsqrt(j * (j + 1))[:, None])
+
+
+def _helmert_expand(y: torch.Tensor) -> torch.Tensor:
+    """(..., k-1, X) -> (..., k, X): ``_helmert(k) @ y`` in O(k X) (cumulative sums)."""
+    km1 = y.shape[-2]
+    j = torch.arange(1, km1 + 1, dtype=y.dtype, device=y.device)
+    ys = y * torch.rsqrt(j * (j + 1))[:, None]
+    cs = ys.cumsum(-2)                                               # cs[j-1] = sum_{i <= j} ys_i
+    out = torch.empty(y.shape[:-2] + (km1 + 1, y.shape[-1]), dtype=y.dtype, device=y.device)
+    out[..., 0, :] = cs[..., -1, :]                                  # row 0: every column has a 1
+    torch.sub(cs[..., -1:, :], cs, out=out[..., 1:, :])              # row i: columns j > i ...
+    out[..., 1:, :].addcmul_(ys, j[:, None], value=-1.0)             # ... and -i in column i
+    return out
+
+
+@functools.lru_cache(maxsize=8)
+def _fold_vectors(k: int, dtype, device) -> torch.Tensor:
+    """(3, 3): held-out a, held-out b and d_f (fold means) in the basis [d, r_a, r_b]."""
+    h = 1.0 / (2 * (k - 1))
+    return torch.tensor([[-0.5, 1.0 + h, h], [0.5, h, 1.0 + h], [1.0, 1.0 / (k - 1), -1.0 / (k - 1)]],
+                        dtype=dtype, device=device)
+
+
+@functools.lru_cache(maxsize=8)
+def _fold_vectors_u(k: int, dtype, device) -> torch.Tensor:
+    """(k, 3, 2k-2): the r_a, r_b part of D^T [x_a - mid_f, x_b - mid_f, d_f] for fold f.
+
+    ``D^T r_i`` is the Helmert row of trial i (class a in the first k-1 coordinates).
+    """
+    hk = _helmert(k, dtype, device)
+    w3 = _fold_vectors(k, dtype, device)
+    out = torch.zeros(k, 3, 2, k - 1, dtype=dtype, device=device)
+    out[:, :, 0] = w3[:, 1, None] * hk[:, None]
+    out[:, :, 1] = w3[:, 2, None] * hk[:, None]
+    return out.view(k, 3, 2 * k - 2)
+
+
+def _inverse_lower_bound_ok(gi: torch.Tensor, tr: torch.Tensor, tau) -> torch.Tensor:
+    """True where lambda_min(G) > tau is certified from a computed inverse ``gi`` of G.
+
+    ``lambda_min(G) >= 1 / ||G^-1||_F``. The factorisation behind ``gi`` is the exact one of
+    some ``G + E`` with ``||E|| <= ~m eps tr(G)`` (Householder QR / Cholesky backward error),
+    and ``gi`` itself is accurate to far better than a factor 2 whenever
+    ``1 / ||gi||_F > 2 (tau + 100 m eps tr)``, so that test implies ``lambda_min(G) > tau``.
+    A false answer only means "not certified here" (callers then try the exact test).
+    """
+    m = gi.shape[-1]
+    shift = tau + 100.0 * m * torch.finfo(gi.dtype).eps * tr
+    return torch.linalg.matrix_norm(gi) * (2.0 * shift) < 1.0        # NaN / inf -> False
+
+
+@functools.lru_cache(maxsize=8)
+def _null_probe(n_chan: int, q0: int, dtype, device) -> torch.Tensor:
+    """Fixed (q0, C) orthonormal rows: random directions whose projections span the null space."""
+    gen = torch.Generator().manual_seed(20240613)
+    om = torch.randn(n_chan, q0, generator=gen, dtype=torch.float64)
+    return torch.linalg.qr(om)[0].mT.contiguous().to(dtype=dtype, device=device)
+
+
+def _null_basis(z0, dtm, q0):
+    """Orthonormal basis (N, q0, C) (as rows) of null(Z0), and a mask of where it is reliable.
+
+    Projects q0 fixed random directions with ``I - Z0^T G0^-1 Z0`` (``dtm = G0^-1 Z0``),
+    orthonormalises (Householder QR), and projects and orthonormalises once more (Cholesky
+    QR of a nearly orthonormal set) to bring the residual span component down to rounding.
+    Pair-times where the random directions are nearly dependent after projection (their
+    null-space part is ill-conditioned: prob. ~ 1e-6 per pair-time) get ``False``.
+    """
+    n_pt, _, n_chan = z0.shape
+    if q0 == 0:
+        return z0.new_zeros(n_pt, 0, n_chan), torch.ones(n_pt, dtype=torch.bool, device=z0.device)
+    om = _null_probe(n_chan, q0, z0.dtype, z0.device)
+    u = om - (om @ dtm.mT) @ z0                                       # (N, q0, C)
+    qf, rf = torch.linalg.qr(u.mT)                                    # u^T = qf rf
+    dg = torch.diagonal(rf, dim1=-2, dim2=-1).abs()
+    ok = dg.amin(-1) > 1e-6                                           # |rows of om| = 1
+    u = qf.mT
+    u = u - (u @ dtm.mT) @ z0
+    l, info = torch.linalg.cholesky_ex(u @ u.mT)
+    ok = ok & (info == 0)
+    if not bool(ok.all()):
+        l = torch.where(ok[:, None, None], l, torch.eye(q0, dtype=l.dtype, device=l.device))
+    return torch.linalg.solve_triangular(l, u, upper=False), ok
+
+
+def _null_space(x, k, tol):
+    """Fast path for 2k-2 <= C with a small null space. Returns decisions (N, k, 2), mask (N, k).
+
+    ``x`` (N, 2k, C): the k trials of class a, then the k trials of class b.
+
+    In the pair's B0-scaled channel coordinates (so var0 = 1 and the fold variances are
+    ``v_f = 1 - delta_f``, ``delta_f = c (r_a^2 + r_b^2) / n``) the fold's within scatter
+    ``Q_f = Q - c (r_a r_a^T + r_b r_b^T)`` has the null space ``span U_f``,
+    ``U_f = [U0, p_a, p_b]`` with ``U0`` the null space of the pair's ``Q`` (``C-2k+2``
+    columns) and ``p = Q^+ r`` (removing trial f drops the rank by exactly one per class,
+    since ``c r^T Q^+ r = 1``). sklearn's ``B pinv(B Q_f B / n) B`` with ``B = diag(v_f)^-1/2``
+    is the solution operator of the saddle-point system ``[Q_f/n, V U; U^T V, 0]`` with
+    ``V = diag(v_f)``, i.e.::
+
+        B pinv(B Q_f B / n) B = n Pi^T Q_f^+ Pi,   Pi = I - V U (U^T V U)^-1 U^T
+
+    (``Pi``: the projection onto range(Q_f) along ``V U``). The per-fold channel scaling
+    only enters through the small ``(C-2k+4)``-square system ``U^T V U``, and
+    ``Q_f^+ = (I - P_N) Q^+ (I - P_N)`` (``P_N`` the orthogonal projector onto
+    ``span{p_a, p_b}``) reuses one factorisation per pair and time: the Cholesky factor
+    and inverse of the Gram ``G0 = Z0 Z0^T`` of the pair's Helmert contrasts ``Z0``
+    (``Q = Z0^T Z0``). With ``D^T = G0^-1 Z0``, ``x^T Q^+ y = (D^T x).(D^T y)``,
+    ``D^T r_i = H^T e_i`` (the Helmert row of trial i) and ``p_i = D H^T e_i``;
+    ``U0`` comes from projecting fixed random directions with ``I - Z0^T D^T`` (twice,
+    see :func:`_null_basis`). Since ``Q_f^+ U0 = 0`` exactly, the ``U0`` component of
+    ``Pi b`` is left out rather than computed, so rounding in ``U0`` is not amplified
+    by ``Q^+``. Per fold this costs O(C (C-2k+4)^2 + 3 C (2k)) (three (2k)-vectors
+    through ``D^T``) instead of the O((2k)^2 C) weighted Gram and Cholesky of
+    :func:`_sample_space`; per pair and time O((2k)^2 C).
+
+    Certificates: the same pair-level truncation bound as the sample path (every kept
+    eigenvalue of the fold's scaled matrix exceeds SAFETY tol^2; here from the norm of the
+    computed ``G0^-1``, with the shifted Cholesky test for the few pair-times where that
+    bound is not sharp enough), plus well-conditioned small systems:
+    ``v_f > _MIN_VAR_FRAC``, ``U^T V U`` non-singular, ``p_a, p_b`` not near-parallel and
+    a well-conditioned null-space probe.
+    """
+    n_pt, _, n_chan = x.shape
+    n = 2 * (k - 1)
+    c = k / (k - 1)
+    m0 = 2 * k - 2
+    q0 = n_chan - m0                                                  # nullity of the pair's Q
+    q = q0 + 2
+    dt, dev = x.dtype, x.device
+    means = x.view(n_pt, 2, k, n_chan).mean(2)                        # (N, 2, C)
+    r = (x.view(n_pt, 2, k, n_chan) - means[:, :, None]).view(n_pt, 2 * k, n_chan)   # residuals
+    ma, mb = means[:, 0], means[:, 1]
+    r2 = r * r
+    qdiag = r2.sum(1)                                                 # n var0
+    live = qdiag > 0                                                  # constant channels: exact path
+    all_live = bool(live.all())
+    if not all_live:
+        qdiag = torch.where(live, qdiag, torch.full_like(qdiag, float(n)))
+    s0 = torch.rsqrt(qdiag / n)
+    r.mul_(s0[:, None])                                               # B0-scaled
+    ds = (mb - ma).mul_(s0)
+    ndelta = torch.add(r2[:, :k], r2[:, k:]).mul_((-c) / qdiag[:, None])   # var_f / var0 - 1  (N, k, C)
+    if not all_live:
+        ndelta = torch.where(live[:, None], ndelta, torch.full_like(ndelta, -1.0))   # -> not certified
+    vf = ndelta + 1.0
+    ok = (vf > _MIN_VAR_FRAC).all(-1)
+    if not bool(ok.all()):
+        bad = ~ok[..., None]
+        vf = torch.where(bad, torch.ones_like(vf), vf)                # keep finite; uncertified
+        ndelta = torch.where(bad, torch.zeros_like(vf), ndelta)
+    # pair factorisation: G0 = Z0 Z0^T (Helmert contrasts of the 2k residuals, rank 2k-2)
+    z0 = _helmert_contrasts(r.view(n_pt, 2, k, n_chan)).view(n_pt, m0, n_chan)
+    g0 = z0 @ z0.mT
+    l0, info0 = torch.linalg.cholesky_ex(g0)
+    factored = info0 == 0
+    eye = torch.eye(m0, dtype=dt, device=dev)
+    if not bool(factored.all()):                                      # singular: exact path
+        l0 = torch.where(factored[:, None, None], l0, eye)
+    gi = torch.cholesky_inverse(l0)                                   # G0^-1 (N, m0, m0)
+    tau = _SAFETY * tol**2 * n
+    cert = factored & _inverse_lower_bound_ok(gi, qdiag.new_full((n_pt,), float(n * n_chan)), tau)
+    if not bool(cert.all()):
+        redo = (~cert & factored).nonzero()[:, 0]
+        cert[redo] = _chol_lower_bound_ok(g0[redo], torch.full((len(redo),), tau, dtype=dt, device=dev))
+        gi = torch.where(cert[:, None, None], gi, eye)                # keep finite; uncertified
+    ok = ok & cert[:, None]
+    dtm = gi @ z0                                                     # D^T = G0^-1 Z0 (N, m0, C)
+    u0t, ok_u = _null_basis(z0, dtm, q0)                              # U0^T (N, q0, C)
+    ok = ok & ok_u[:, None]
+    pt = _helmert_expand(dtm.view(n_pt, 2, k - 1, n_chan)).view(n_pt, 2 * k, n_chan)   # p_i rows
+    # gi is symmetric; its transpose is the row-major view
+    ft = _helmert_expand(gi.mT.view(n_pt, 2, k - 1, m0)).view(n_pt, 2, k, m0)          # D^T p_i
+    ud = (dtm @ ds[..., None])[..., 0]                                # D^T d  (N, m0)
+    hk = _helmert_cached(k, dt, dev)                                  # D^T r_i = Helmert row i
+    # S_f = U_f^T V_f U_f  (N, k, q, q)
+    s = torch.empty(n_pt, k, q, q, dtype=dt, device=dev)
+    upair = (u0t[:, :, None, :] * u0t[:, None, :, :]).view(n_pt, q0 * q0, n_chan)
+    s[..., :q0, :q0] = (u0t @ u0t.mT)[:, None] + (ndelta @ upair.mT).view(n_pt, k, q0, q0)
+    wp = pt.view(n_pt, 2, k, n_chan) * vf[:, None]                    # V_f p  (N, 2, k, C)
+    s0p = (wp.view(n_pt, 2 * k, n_chan) @ u0t.mT).view(n_pt, 2, k, q0).transpose(1, 2)
+    s[..., q0:, :q0] = s0p
+    s[..., :q0, q0:] = s0p.mT
+    s[..., q0:, q0:] = (wp[:, :, None] * pt.view(n_pt, 1, 2, k, n_chan)).sum(-1).permute(0, 3, 1, 2)
+    # the fold's vectors e = [x_a - mid_f, x_b - mid_f, d_f] = W3 [d, r_a, r_b]
+    w3 = _fold_vectors(k, dt, dev)                                    # (3, 3)
+    # U_f^T e  (N, k, q, 3), with p_i^T d = (H^T e_i) . D^T d and p_i^T r_j = (H H^T)_ij
+    rhs = torch.empty(n_pt, k, q, 3, dtype=dt, device=dev)
+    u0r = (r @ u0t.mT).view(n_pt, 2, k, q0)                           # U0^T r_i
+    u0e = torch.stack([(u0t @ ds[..., None])[:, None, :, 0].expand(-1, k, -1), u0r[:, 0], u0r[:, 1]], -1)
+    rhs[..., :q0, :] = u0e @ w3.T
+    pd = _helmert_expand(ud.view(n_pt, 2, k - 1, 1)).view(n_pt, 2, k)  # p_i^T d
+    rhs[..., q0, :] = torch.addcmul(w3[:, 1] * (1.0 - 1.0 / k), pd[:, 0, :, None], w3[:, 0])
+    rhs[..., q0 + 1, :] = torch.addcmul(w3[:, 2] * (1.0 - 1.0 / k), pd[:, 1, :, None], w3[:, 0])
+    coef, info = torch.linalg.solve_ex(s, rhs)
+    ok = ok & (info == 0)
+    # Pi e = e - V_f U_f coef. Q_f^+ U0 = 0, so only
+    # y = V_f U_f coef - U0 coef_0 = V_f [p_a, p_b] coef_p - Delta_f U0 coef_0 matters:
+    # leaving out the exact null component keeps rounding in U0 from being amplified by Q^+.
+    y = (coef[..., :q0, :].mT.reshape(n_pt, 3 * k, q0) @ u0t).view(n_pt, k, 3, n_chan)
+    y.mul_(ndelta[:, :, None])
+    y.addcmul_(coef[..., q0, :, None], wp[:, 0, :, None])
+    y.addcmul_(coef[..., q0 + 1, :, None], wp[:, 1, :, None])
+    # u = D^T (e - y) = D^T Pi e;  D^T e = W3 [D^T d, Helmert row a, Helmert row b]
+    u = torch.addcmul(_fold_vectors_u(k, dt, dev), w3[:, 0, None], ud[:, None, None, :])
+    u = torch.baddbmm(u.view(n_pt, 3 * k, m0), y.view(n_pt, 3 * k, n_chan), dtm.mT, alpha=-1.0)
+    u = u.view(n_pt, k, 3, m0)
+    # (I - P_N) with N = [p_a, p_b]: alpha = N^T Pi e (N^T N)^-1 in the same coordinates
+    ntb = (u.view(n_pt, k, 3, 2, k - 1) * hk[:, None, None]).sum(-1)   # (N, k, 3, 2)
+    nn = (ft.view(n_pt, 2, k, 2, k - 1) * hk[:, None]).sum(-1)         # p_s^T p_s' (N, 2, k, 2)
+    naa, nbb, nab = nn[:, 0, :, 0], nn[:, 1, :, 1], nn[:, 0, :, 1]
+    det = naa * nbb - nab * nab
+    ok = ok & (det > _MIN_DOWNDATE * naa * nbb)                       # p_a, p_b not near-parallel
+    inv = torch.stack([nbb, -nab, -nab, naa], -1).div_(torch.where(det > 0, det, torch.ones_like(det))[..., None])
+    alpha = (ntb[..., :, :, None] * inv.view(n_pt, k, 1, 2, 2)).sum(-2)   # (N, k, 3, 2)
+    u.addcmul_(alpha[..., 0, None], ft[:, 0, :, None], value=-1.0)
+    u.addcmul_(alpha[..., 1, None], ft[:, 1, :, None], value=-1.0)
+    # decision = n (Pi e_x)^T Q_f^+ (Pi d_f), x = held-out a, b
+    return n * (u[:, :, :2] * u[:, :, 2:]).sum(-1), ok
+
+

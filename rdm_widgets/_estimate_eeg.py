@@ -190,7 +190,7 @@ def estimate_eeg(n_conditions, k, n_channels, n_times, *, method="lda", cv="loo"
 
 def _average_referenced(eeg, index) -> bool:
     """Whether a sample of up to 16 used trials sums to ~0 over channels (as the kernel checks)."""
-    from .eeg._lda import _AVGREF_COS
+    from .eeg._lda_base import _AVGREF_COS
 
     flat = np.asarray(index).reshape(-1)
     pick = flat[np.linspace(0, len(flat) - 1, min(16, len(flat))).astype(int)]

@@ -67,6 +67,7 @@ truncation certificate's limit (cond ~ 1e9) decisions agree to ~1e-7 relative.
 from __future__ import annotations
 
 import math
+from concurrent.futures import ThreadPoolExecutor
 from numbers import Real
 
 import numpy as np
@@ -85,6 +86,8 @@ _BLOCK_BYTES = 256 * 2**20
 # Pair-times per call of the null-space path: ~1-4 MB per (N, k, 3, C) intermediate stays in
 # cache (on the 2-core benchmark machine 24-48 were equally fast, 12 and 64+ 15-50% slower).
 _NULL_CHUNK = 32
+# Largest block of the null-space path (pair-times; a multiple of _NULL_CHUNK).
+_NULL_BLOCK = 256
 
 
 def _sample_space(xa, xb, tol):
@@ -194,6 +197,32 @@ def _check_tol(tol):
     return float(tol)
 
 
+def _block_worker(fn, start):
+    # one intra-op thread per block thread: the kernels are many small operations, and
+    # two threads each spawning an OpenMP team would only fight over the cores
+    torch.set_num_threads(1)
+    return fn(start)
+
+
+def _run_blocks(fn, starts, device):
+    """Yield ``fn(start)`` in order; on a CPU with several torch threads, blocks run in that many
+    threads (the small torch/LAPACK calls release the GIL: ~1.6x on 2 cores). Each block is
+    computed exactly as in a sequential run, so results do not depend on the thread count."""
+    starts = list(starts)
+    workers = min(torch.get_num_threads(), len(starts)) if torch.device(device).type == "cpu" else 1
+    if workers <= 1:
+        for s in starts:
+            yield fn(s)
+        return
+    pool = ThreadPoolExecutor(workers, thread_name_prefix="rdm_widgets-lda")
+    try:
+        futures = [pool.submit(_block_worker, fn, s) for s in starts]
+        for f in futures:
+            yield f.result()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)     # e.g. Cancelled from progress
+
+
 def lda_loo_decisions(data, pairs=None, *, tol=1e-4, progress=None) -> torch.Tensor:
     """Leave-one-out LDA decision values for every condition pair and time point.
 
@@ -246,18 +275,28 @@ def lda_loo_decisions(data, pairs=None, *, tol=1e-4, progress=None) -> torch.Ten
     total = n_pairs * n_times
     out = torch.empty(n_pairs, n_times, k, 2, dtype=data.dtype, device=data.device)
     step = max(1, int(_BLOCK_BYTES // _bytes_per_pair_time(k, n_chan)))
+    if 2 * k - 2 <= n_chan and _use_null_space(k, n_chan):
+        # blocks of whole chunks: chunk boundaries (and so every rounding) do not depend on the
+        # block size; several blocks let the threads below share the work
+        step = max(_NULL_CHUNK, min(step, _NULL_BLOCK) // _NULL_CHUNK * _NULL_CHUNK)
     by_time = data.permute(3, 0, 1, 2)                                  # (T, n_cond, k, C) view
-    # time-major blocks: each reads a few contiguous (n_cond, k, C) time slices
-    for start in range(0, total, step):
+
+    def block(start):
         idx = torch.arange(start, min(start + step, total), device=data.device)
         t, p = idx // n_pairs, idx % n_pairs
         t_lo, t_hi = int(t[0]), int(t[-1]) + 1
         rows = ((t - t_lo)[:, None] * n_cond + pairs[p]).reshape(-1)    # rows of the slices
         xt = by_time[t_lo:t_hi].reshape((t_hi - t_lo) * n_cond, k * n_chan)
         x = xt.index_select(0, rows).view(len(idx), 2 * k, n_chan)     # [cond i; cond j]
-        out[p, t] = _block_decisions(x, k, tol)
+        return p, t, _block_decisions(x, k, tol)
+
+    # time-major blocks: each reads a few contiguous (n_cond, k, C) time slices
+    done = 0
+    for p, t, dec in _run_blocks(block, range(0, total, step), data.device):
+        out[p, t] = dec
+        done += len(p)
         if progress is not None:
-            progress(start + len(idx), total)
+            progress(done, total)
     return out
 
 

@@ -39,16 +39,15 @@ the GPU runs the issues ask for have not been made yet (the code paths are devic
 Out-of-core RDMs (`tiled_rdm`) are measured under a real memory cap: the run is put into a
 Linux memory cgroup whose limit (page cache included) is below the size of the features.
 
-Known gaps against the targets: exact LDA decoding in the rank-deficient regime (fewer training
-trials than channels, scenarios (a) and (c) of the EEG table) reaches about 140x (target >= 300x)
-and about 145 s for the classic size (target <= 120 s) on this CPU. scikit-learn's svd solver
-rescales every channel by the training fold's pooled std, so the per-fold std must enter every
-fold's solution; the null-space path confines it to a small (C-2k+4)-square oblique system per
-fold and shares one factorisation of the pair's Helmert Gram across the k folds (~12 us per fold,
-10x less than a per-fold Gram + Cholesky). What remains is split between small-matrix LAPACK per
-(pair, time) and ~300 eager torch operations per chunk of folds; a fused (compiled) kernel or a
-GPU is the way further. Full-rank and average-referenced data share one factorisation per
-(pair, time) as well.
+Known gap against the targets: exact LDA decoding in the rank-deficient regime (fewer training
+trials than channels, scenario (a) of the EEG table) reaches about 190x with the machine's 2
+threads (about 140x on one thread) against the target of >= 300x; the classic size (c) now runs
+in 106 s in full (target <= 120 s). scikit-learn's svd solver rescales every channel by the
+training fold's pooled std, so the per-fold std must enter every fold's solution; the null-space
+path confines it to a small (C-2k+4)-square oblique system per fold and shares one factorisation
+of the pair's Helmert Gram across the k folds (~12 us per fold and core, 10x less than a per-fold
+Gram + Cholesky). What remains is split between small-matrix LAPACK per (pair, time) and ~300
+eager torch operations per chunk of folds; a fused (compiled) kernel or a GPU is the way further.
 
 """
 

@@ -16,6 +16,7 @@ from .._progress import ProgressReporter
 from .._validate import check_option, check_positive_int
 from ._crossval import cv_distances
 from ._design import apply_time_ops, as_float64_epochs, make_design
+from ._linalg import class_stats, lsqr_from_class_stats
 from ._loop import _accumulate, _permutation_inputs, _Plan, _time_blocks, _to_result
 from ._noise import NOISE_MODES, whiten
 from ._result import TimeResolvedRDM
@@ -104,13 +105,17 @@ def _lda_folds(units, fold_of_unit, n_folds, pairs, whiteners, opts, reporter):
         for s, conds in by_sig.items():
             tr = torch.stack([u[c][:, ~test[c]] for c in conds])        # (n_c, T, n_tr, C)
             te = torch.stack([u[c][:, test[c]] for c in conds])         # (n_c, T, n_te, C)
-            stacks[s] = (tr, te, {c: p for p, c in enumerate(conds)})
+            # lsqr: a condition's (shrunk) covariance and mean are the same in all of its pairs
+            stats = None if solver != "lsqr" else tuple(
+                v.reshape((len(conds), T) + v.shape[1:])
+                for v in class_stats(tr.reshape(len(conds) * T, s[0], C), shrink))
+            stacks[s] = (tr, te, {c: p for p, c in enumerate(conds)}, stats)
         sig_pairs = {}
         for p, (i, j) in enumerate(pairs.tolist()):
             sig_pairs.setdefault((sig[i], sig[j]), []).append(p)
         for (sa, sb), plist in sig_pairs.items():
-            tr_a, te_a, pos_a = stacks[sa]
-            tr_b, te_b, pos_b = stacks[sb]
+            tr_a, te_a, pos_a, st_a = stacks[sa]
+            tr_b, te_b, pos_b, st_b = stacks[sb]
             plist = torch.tensor(plist, device=units.device)
             ia = torch.tensor([pos_a[i] for i in pairs[plist, 0].tolist()], device=units.device)
             ib = torch.tensor([pos_b[j] for j in pairs[plist, 1].tolist()], device=units.device)
@@ -118,10 +123,15 @@ def _lda_folds(units, fold_of_unit, n_folds, pairs, whiteners, opts, reporter):
             for blk in _pair_blocks(len(plist), per_pair):
                 a, b = ia[blk], ib[blk]
                 P = len(a)
-                test_x = torch.cat([te_a[a], te_b[b]], dim=2)           # (P, T, m, C)
-                dec = lda_decisions(tr_a[a].reshape(P * T, sa[0], C), tr_b[b].reshape(P * T, sb[0], C),
-                                    test_x.reshape(P * T, sa[1] + sb[1], C), solver=solver,
-                                    shrinkage=shrink, tol=1e-4).reshape(P, T, -1)
+                test_x = torch.cat([te_a[a], te_b[b]], dim=2).reshape(P * T, sa[1] + sb[1], C)
+                if st_a is not None:
+                    dec = lsqr_from_class_stats(
+                        st_a[0][a].reshape(P * T, C, C), st_a[1][a].reshape(P * T, C), sa[0],
+                        st_b[0][b].reshape(P * T, C, C), st_b[1][b].reshape(P * T, C), sb[0], test_x)
+                else:
+                    dec = lda_decisions(tr_a[a].reshape(P * T, sa[0], C), tr_b[b].reshape(P * T, sb[0], C),
+                                        test_x, solver=solver, shrinkage=shrink, tol=1e-4)
+                dec = dec.reshape(P, T, -1)
                 out[plist[blk]] += _score(dec[..., :sa[1]], dec[..., sa[1]:], opts["score"])
                 reporter.update(P * T)
     return out / n_folds

@@ -178,11 +178,26 @@ def lsqr_decisions(train_a: torch.Tensor, train_b: torch.Tensor, test: torch.Ten
 
     Shapes as :func:`svd_decisions`; returns ``(B, m)``.
     """
-    n_a, n_b = train_a.shape[1], train_b.shape[1]
+    return lsqr_from_class_stats(_shrunk(train_a, shrinkage), train_a.mean(1), train_a.shape[1],
+                                 _shrunk(train_b, shrinkage), train_b.mean(1), train_b.shape[1], test)
+
+
+def class_stats(train: torch.Tensor, shrinkage=None) -> tuple:
+    """``(covariance (B, C, C), mean (B, C))`` of one class as sklearn's lsqr solver uses them.
+
+    A class' statistics do not depend on the class it is paired with, so pairwise decoding
+    computes them once per condition and reuses them in every pair.
+    """
+    return _shrunk(train, shrinkage), train.mean(1)
+
+
+def lsqr_from_class_stats(cov_a, mean_a, n_a: int, cov_b, mean_b, n_b: int, test) -> torch.Tensor:
+    """:func:`lsqr_decisions` from per-class statistics (see :func:`class_stats`): ``cov_*``
+    (B, C, C), ``mean_*`` (B, C), ``n_*`` training counts, ``test`` (B, m, C) -> (B, m)."""
     n = n_a + n_b
     p_a, p_b = n_a / n, n_b / n
-    cov = p_a * _shrunk(train_a, shrinkage) + p_b * _shrunk(train_b, shrinkage)
-    means = torch.stack([train_a.mean(1), train_b.mean(1)], dim=2)  # (B, C, 2)
+    cov = p_a * cov_a + p_b * cov_b
+    means = torch.stack([mean_a, mean_b], dim=2)                     # (B, C, 2)
     coef = _solve_spd_or_lstsq(cov, means)                           # (B, C, 2)
     inter = -0.5 * (means * coef).sum(1) + torch.log(
         torch.tensor([p_a, p_b], dtype=test.dtype, device=test.device))

@@ -158,6 +158,8 @@ def _solve_spd_or_lstsq(cov: torch.Tensor, rhs: torch.Tensor) -> torch.Tensor:
     """
     chol, info = torch.linalg.cholesky_ex(cov)
     ok = info == 0
+    if bool(ok.all()):                   # the usual case: no masked copies of the batch
+        return torch.cholesky_solve(rhs, chol)
     out = torch.empty_like(rhs)
     if bool(ok.any()):
         out[ok] = torch.cholesky_solve(rhs[ok], chol[ok])

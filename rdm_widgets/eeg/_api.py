@@ -265,9 +265,10 @@ def eeg_rdm(eeg, labels, *, method="lda", times=None, cv="loo", pseudo_trials=No
     Every method uses the first ``k`` trials of each condition, so all pairs
     are balanced (chance is exactly 0.5 for accuracy).
 
-    The kernels work on very many small matrices; on a machine busy with other
-    jobs ``torch.set_num_threads(1)`` can be several times faster than the
-    default thread count (threads spin against each other).
+    The kernels work on very many small matrices. The exact LOO LDA kernel runs
+    blocks of (pair, time) in ``torch.get_num_threads()`` Python threads with one
+    intra-op thread each (results do not depend on the thread count); on a
+    machine busy with other jobs ``torch.set_num_threads(1)`` can still be faster.
 
     Examples
     --------

@@ -86,55 +86,67 @@ def _lda_loo(units, fold_of_unit, n_folds, pairs, whiteners, opts, reporter):
 
 def _lda_folds(units, fold_of_unit, n_folds, pairs, whiteners, opts, reporter):
     """Batched LDA per fold (any cv, shrinkage, noise normalisation, unequal fold sizes)."""
+    from ._lda_base import run_threaded
+
+    out = torch.zeros(len(pairs), units.shape[-1], dtype=units.dtype, device=units.device)
+    # folds are independent: they may run in threads; scores are added in fold order
+    for parts in run_threaded(lambda f: _lda_fold(units, fold_of_unit, f, pairs, whiteners, opts),
+                              range(n_folds), units.device):
+        for idx, score, n in parts:
+            out[idx] += score
+            reporter.update(n)
+    return out / n_folds
+
+
+def _lda_fold(units, fold_of_unit, f, pairs, whiteners, opts) -> list:
+    """Scores of fold ``f``: a list of (pair indices, (P, T) scores, fits)."""
     from ._lda import lda_decisions
 
     n_cond, n_u, C, T = units.shape
     solver, shrink = ("svd", None) if opts["method"] == "lda" else ("lsqr", opts["shrinkage"])
-    out = torch.zeros(len(pairs), T, dtype=units.dtype, device=units.device)
-    for f in range(n_folds):
-        u = units if whiteners is None else whiten(units, whiteners[f])
-        u = u.permute(0, 3, 1, 2)                                       # (n_cond, T, n_u, C)
-        test = fold_of_unit == f
-        n_te = test.sum(1)
-        sig = [(int(n_u - n_te[c]), int(n_te[c])) for c in range(n_cond)]
-        # conditions with the same (n_train, n_test) share one stacked array
-        by_sig = {}
-        for c, s in enumerate(sig):
-            by_sig.setdefault(s, []).append(c)
-        stacks = {}
-        for s, conds in by_sig.items():
-            tr = torch.stack([u[c][:, ~test[c]] for c in conds])        # (n_c, T, n_tr, C)
-            te = torch.stack([u[c][:, test[c]] for c in conds])         # (n_c, T, n_te, C)
-            # lsqr: a condition's (shrunk) covariance and mean are the same in all of its pairs
-            stats = None if solver != "lsqr" else tuple(
-                v.reshape((len(conds), T) + v.shape[1:])
-                for v in class_stats(tr.reshape(len(conds) * T, s[0], C), shrink))
-            stacks[s] = (tr, te, {c: p for p, c in enumerate(conds)}, stats)
-        sig_pairs = {}
-        for p, (i, j) in enumerate(pairs.tolist()):
-            sig_pairs.setdefault((sig[i], sig[j]), []).append(p)
-        for (sa, sb), plist in sig_pairs.items():
-            tr_a, te_a, pos_a, st_a = stacks[sa]
-            tr_b, te_b, pos_b, st_b = stacks[sb]
-            plist = torch.tensor(plist, device=units.device)
-            ia = torch.tensor([pos_a[i] for i in pairs[plist, 0].tolist()], device=units.device)
-            ib = torch.tensor([pos_b[j] for j in pairs[plist, 1].tolist()], device=units.device)
-            per_pair = T * (sa[0] + sb[0] + sa[1] + sb[1]) * C
-            for blk in _pair_blocks(len(plist), per_pair):
-                a, b = ia[blk], ib[blk]
-                P = len(a)
-                test_x = torch.cat([te_a[a], te_b[b]], dim=2).reshape(P * T, sa[1] + sb[1], C)
-                if st_a is not None:
-                    dec = lsqr_from_class_stats(
-                        st_a[0][a].reshape(P * T, C, C), st_a[1][a].reshape(P * T, C), sa[0],
-                        st_b[0][b].reshape(P * T, C, C), st_b[1][b].reshape(P * T, C), sb[0], test_x)
-                else:
-                    dec = lda_decisions(tr_a[a].reshape(P * T, sa[0], C), tr_b[b].reshape(P * T, sb[0], C),
-                                        test_x, solver=solver, shrinkage=shrink, tol=1e-4)
-                dec = dec.reshape(P, T, -1)
-                out[plist[blk]] += _score(dec[..., :sa[1]], dec[..., sa[1]:], opts["score"])
-                reporter.update(P * T)
-    return out / n_folds
+    parts = []
+    u = units if whiteners is None else whiten(units, whiteners[f])
+    u = u.permute(0, 3, 1, 2)                                       # (n_cond, T, n_u, C)
+    test = fold_of_unit == f
+    n_te = test.sum(1)
+    sig = [(int(n_u - n_te[c]), int(n_te[c])) for c in range(n_cond)]
+    # conditions with the same (n_train, n_test) share one stacked array
+    by_sig = {}
+    for c, s in enumerate(sig):
+        by_sig.setdefault(s, []).append(c)
+    stacks = {}
+    for s, conds in by_sig.items():
+        tr = torch.stack([u[c][:, ~test[c]] for c in conds])        # (n_c, T, n_tr, C)
+        te = torch.stack([u[c][:, test[c]] for c in conds])         # (n_c, T, n_te, C)
+        # lsqr: a condition's (shrunk) covariance and mean are the same in all of its pairs
+        stats = None if solver != "lsqr" else tuple(
+            v.reshape((len(conds), T) + v.shape[1:])
+            for v in class_stats(tr.reshape(len(conds) * T, s[0], C), shrink))
+        stacks[s] = (tr, te, {c: p for p, c in enumerate(conds)}, stats)
+    sig_pairs = {}
+    for p, (i, j) in enumerate(pairs.tolist()):
+        sig_pairs.setdefault((sig[i], sig[j]), []).append(p)
+    for (sa, sb), plist in sig_pairs.items():
+        tr_a, te_a, pos_a, st_a = stacks[sa]
+        tr_b, te_b, pos_b, st_b = stacks[sb]
+        plist = torch.tensor(plist, device=units.device)
+        ia = torch.tensor([pos_a[i] for i in pairs[plist, 0].tolist()], device=units.device)
+        ib = torch.tensor([pos_b[j] for j in pairs[plist, 1].tolist()], device=units.device)
+        per_pair = T * (sa[0] + sb[0] + sa[1] + sb[1]) * C
+        for blk in _pair_blocks(len(plist), per_pair):
+            a, b = ia[blk], ib[blk]
+            P = len(a)
+            test_x = torch.cat([te_a[a], te_b[b]], dim=2).reshape(P * T, sa[1] + sb[1], C)
+            if st_a is not None:
+                dec = lsqr_from_class_stats(
+                    st_a[0][a].reshape(P * T, C, C), st_a[1][a].reshape(P * T, C), sa[0],
+                    st_b[0][b].reshape(P * T, C, C), st_b[1][b].reshape(P * T, C), sb[0], test_x)
+            else:
+                dec = lda_decisions(tr_a[a].reshape(P * T, sa[0], C), tr_b[b].reshape(P * T, sb[0], C),
+                                    test_x, solver=solver, shrinkage=shrink, tol=1e-4)
+            dec = dec.reshape(P, T, -1)
+            parts.append((plist[blk], _score(dec[..., :sa[1]], dec[..., sa[1]:], opts["score"]), P * T))
+    return parts
 
 
 def _distances(units, fold_of_unit, n_folds, pairs, whiteners, opts, reporter):

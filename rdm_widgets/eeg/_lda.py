@@ -67,14 +67,13 @@ truncation certificate's limit (cond ~ 1e9) decisions agree to ~1e-7 relative.
 from __future__ import annotations
 
 import math
-from concurrent.futures import ThreadPoolExecutor
 from numbers import Real
 
 import numpy as np
 import torch
 
 from rdm_widgets._validate import check_finite, check_option
-from rdm_widgets.eeg._lda_base import (_SAFETY, _helmert, _fold_helmert, _chol_lower_bound_ok, _fold_stats)
+from rdm_widgets.eeg._lda_base import (run_threaded, _SAFETY, _helmert, _fold_helmert, _chol_lower_bound_ok, _fold_stats)
 from rdm_widgets.eeg._lda_channel import _avg_referenced, _avgref_channel_space, _channel_space
 from rdm_widgets.eeg._lda_null import _null_space
 from rdm_widgets.eeg._linalg import lsqr_decisions, svd_decisions
@@ -197,32 +196,6 @@ def _check_tol(tol):
     return float(tol)
 
 
-def _block_worker(fn, start):
-    # one intra-op thread per block thread: the kernels are many small operations, and
-    # two threads each spawning an OpenMP team would only fight over the cores
-    torch.set_num_threads(1)
-    return fn(start)
-
-
-def _run_blocks(fn, starts, device):
-    """Yield ``fn(start)`` in order; on a CPU with several torch threads, blocks run in that many
-    threads (the small torch/LAPACK calls release the GIL: ~1.6x on 2 cores). Each block is
-    computed exactly as in a sequential run, so results do not depend on the thread count."""
-    starts = list(starts)
-    workers = min(torch.get_num_threads(), len(starts)) if torch.device(device).type == "cpu" else 1
-    if workers <= 1:
-        for s in starts:
-            yield fn(s)
-        return
-    pool = ThreadPoolExecutor(workers, thread_name_prefix="rdm_widgets-lda")
-    try:
-        futures = [pool.submit(_block_worker, fn, s) for s in starts]
-        for f in futures:
-            yield f.result()
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)     # e.g. Cancelled from progress
-
-
 def lda_loo_decisions(data, pairs=None, *, tol=1e-4, progress=None) -> torch.Tensor:
     """Leave-one-out LDA decision values for every condition pair and time point.
 
@@ -292,7 +265,7 @@ def lda_loo_decisions(data, pairs=None, *, tol=1e-4, progress=None) -> torch.Ten
 
     # time-major blocks: each reads a few contiguous (n_cond, k, C) time slices
     done = 0
-    for p, t, dec in _run_blocks(block, range(0, total, step), data.device):
+    for p, t, dec in run_threaded(block, range(0, total, step), data.device):
         out[p, t] = dec
         done += len(p)
         if progress is not None:

@@ -40,9 +40,9 @@ Out-of-core RDMs (`tiled_rdm`) are measured under a real memory cap: the run is 
 Linux memory cgroup whose limit (page cache included) is below the size of the features.
 
 Known gap against the targets: exact LDA decoding in the rank-deficient regime (fewer training
-trials than channels, scenario (a) of the EEG table) reaches about 190x with the machine's 2
-threads (about 140x on one thread) against the target of >= 300x; the classic size (c) now runs
-in 106 s in full (target <= 120 s). scikit-learn's svd solver rescales every channel by the
+trials than channels, scenario (a) of the EEG table) reaches about 180x with the machine's 2
+threads (about 125x on one thread) against the target of >= 300x; (b) shrinkage with pseudo-trials
+is at 320-330x and the classic size (c) runs in 106 s in full (targets met). scikit-learn's svd solver rescales every channel by the
 training fold's pooled std, so the per-fold std must enter every fold's solution; the null-space
 path confines it to a small (C-2k+4)-square oblique system per fold and shares one factorisation
 of the pair's Helmert Gram across the k folds (~12 us per fold and core, 10x less than a per-fold

@@ -112,7 +112,7 @@ def estimate_eeg(n_conditions, k, n_channels, n_times, *, method="lda", cv="loo"
         total); ``regime`` names the kernel path (see :func:`lda_regime`).
     """
     from .eeg._api import _check_device
-    from .eeg._lda import _BLOCK_BYTES, _bytes_per_pair_time
+    from .eeg._lda import _bytes_per_pair_time, block_pair_times
     from .estimate import CostEstimate, calibrate
 
     n_cond = check_positive_int("n_conditions", n_conditions, minimum=2)
@@ -167,7 +167,9 @@ def estimate_eeg(n_conditions, k, n_channels, n_times, *, method="lda", cv="loo"
         seconds += overhead + fits * per_fit
         if fast:
             per_pt = _bytes_per_pair_time(units, n_ch)
-            block = min(_BLOCK_BYTES, pairs * n_out * per_pt)
+            step = min(pairs * n_out, block_pair_times(units, n_ch))
+            in_flight = min(torch.get_num_threads(), -(-pairs * n_out // step)) if dev.type == "cpu" else 1
+            block = step * per_pt * in_flight             # blocks computed at once (threads)
             kernel = pairs * n_out * units * 2 * b + block
             if block > n_cal * per_pt:
                 # the calibration's few pair-times stay in the caches; a real block streams its

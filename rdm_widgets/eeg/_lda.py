@@ -179,6 +179,16 @@ def _bytes_per_pair_time(k: int, c: int) -> int:
     return common + 8 * (4 * c * c + (4 * k + 3) * c * 3 + k * 600)
 
 
+def block_pair_times(k: int, c: int) -> int:
+    """Pair-times per block of :func:`lda_loo_decisions` (blocks may run in parallel threads)."""
+    step = max(1, int(_BLOCK_BYTES // _bytes_per_pair_time(k, c)))
+    if 2 * k - 2 <= c and _use_null_space(k, c):
+        # blocks of whole chunks: chunk boundaries (and so every rounding) do not depend on the
+        # block size; several blocks let the threads share the work
+        step = max(_NULL_CHUNK, min(step, _NULL_BLOCK) // _NULL_CHUNK * _NULL_CHUNK)
+    return step
+
+
 def _as_tensor(name, x):
     if isinstance(x, np.ndarray):
         x = torch.from_numpy(x)
@@ -247,11 +257,7 @@ def lda_loo_decisions(data, pairs=None, *, tol=1e-4, progress=None) -> torch.Ten
     n_pairs = len(pairs)
     total = n_pairs * n_times
     out = torch.empty(n_pairs, n_times, k, 2, dtype=data.dtype, device=data.device)
-    step = max(1, int(_BLOCK_BYTES // _bytes_per_pair_time(k, n_chan)))
-    if 2 * k - 2 <= n_chan and _use_null_space(k, n_chan):
-        # blocks of whole chunks: chunk boundaries (and so every rounding) do not depend on the
-        # block size; several blocks let the threads below share the work
-        step = max(_NULL_CHUNK, min(step, _NULL_BLOCK) // _NULL_CHUNK * _NULL_CHUNK)
+    step = block_pair_times(k, n_chan)
     by_time = data.permute(3, 0, 1, 2)                                  # (T, n_cond, k, C) view
 
     def block(start):

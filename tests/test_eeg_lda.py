@@ -1,6 +1,8 @@
 """Batched leave-one-out LDA (rdm_widgets.eeg._lda) against scikit-learn itself."""
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pytest
 import torch
@@ -40,48 +42,37 @@ def all_pairs(n):
     return [(i, j) for i in range(n) for j in range(i + 1, n)]
 
 
+def _counting(monkeypatch, name, count):
+    """Wrap ``_lda.<name>`` so that ``count(args, result)`` is added up (thread-safe: blocks of
+    the kernel may run in threads)."""
+    counter, lock, orig = {"n": 0}, threading.Lock(), getattr(_lda, name)
+
+    def wrapped(*args, **kw):
+        result = orig(*args, **kw)
+        with lock:
+            counter["n"] += count(args, result)
+        return result
+
+    monkeypatch.setattr(_lda, name, wrapped)
+    return counter
+
+
 @pytest.fixture
 def count_exact(monkeypatch):
     """Count folds sent to the exact (SVD) fallback."""
-    counter = {"n": 0}
-    orig = _lda._exact_folds
-
-    def wrapped(xa, xb, pt, fold, tol, **kw):
-        counter["n"] += len(pt)
-        return orig(xa, xb, pt, fold, tol, **kw)
-
-    monkeypatch.setattr(_lda, "_exact_folds", wrapped)
-    return counter
+    return _counting(monkeypatch, "_exact_folds", lambda args, _: len(args[2]))
 
 
 @pytest.fixture
 def count_avgref(monkeypatch):
     """Count folds certified by the average-reference fast path."""
-    counter = {"n": 0}
-    orig = _lda._avgref_channel_space
-
-    def wrapped(xa, xb, tol):
-        dec, ok = orig(xa, xb, tol)
-        counter["n"] += int(ok.sum())
-        return dec, ok
-
-    monkeypatch.setattr(_lda, "_avgref_channel_space", wrapped)
-    return counter
+    return _counting(monkeypatch, "_avgref_channel_space", lambda _, res: int(res[1].sum()))
 
 
 @pytest.fixture
 def count_null(monkeypatch):
     """Count folds certified by the null-space fast path."""
-    counter = {"n": 0}
-    orig = _lda._null_space
-
-    def wrapped(x, k, tol):
-        dec, ok = orig(x, k, tol)
-        counter["n"] += int(ok.sum())
-        return dec, ok
-
-    monkeypatch.setattr(_lda, "_null_space", wrapped)
-    return counter
+    return _counting(monkeypatch, "_null_space", lambda _, res: int(res[1].sum()))
 
 
 def avg_referenced(shape, seed):
@@ -348,3 +339,33 @@ def test_errors():
         lda_decisions(a, a, torch.zeros(1, 1, 3, dtype=torch.float64))
     with pytest.raises(ValueError, match="float in \\[0, 1\\]"):
         lda_decisions(a, a, t, solver="lsqr", shrinkage=1.5)
+
+
+@pytest.mark.parametrize("shape", [(6, 30, 64, 12), (5, 40, 16, 6)])    # null-space / channel paths
+def test_threaded_blocks_give_identical_results(shape, monkeypatch):
+    """Blocks (and per-fold LDA folds) run in torch.get_num_threads() threads: same numbers as one."""
+    from rdm_widgets import eeg_rdm
+
+    monkeypatch.setattr(_lda, "_NULL_BLOCK", 32)                         # several blocks
+    monkeypatch.setattr(_lda, "_BLOCK_BYTES", 2 ** 16)
+    data = torch.from_numpy(np.random.default_rng(3).normal(size=shape))
+    one = lda_loo_decisions(data)
+    x = np.random.default_rng(4).normal(size=(6 * 12, 10, 5))
+    y = np.repeat(np.arange(6), 12)
+    opts = dict(method="lda_shrinkage", pseudo_trials=4, random_state=0, score="decision")
+    one_f = eeg_rdm(x, y, **opts).data
+    torch.set_num_threads(3)
+    seen = set()
+    real = _lda_base._block_worker
+
+    def spy(fn, start):
+        seen.add(threading.get_ident())
+        return real(fn, start)
+
+    monkeypatch.setattr(_lda_base, "_block_worker", spy)
+    three = lda_loo_decisions(data)
+    three_f = eeg_rdm(x, y, **opts).data
+    assert len(seen) > 1                                                  # really ran in threads
+    assert torch.equal(one, three)
+    np.testing.assert_array_equal(one_f, three_f)
+    assert torch.get_num_threads() == 3                                   # the caller's setting is kept

@@ -85,6 +85,7 @@ def main():
                     help="torch threads for eeg_rdm (1 is fastest on a loaded 2-core machine)")
     ap.add_argument("--only", default="a,b,r,c,d", help="comma-separated scenarios to run (a, b, r, c, d)")
     ap.add_argument("--c-times", type=int, default=None, help="time points timed in scenario (c)")
+    ap.add_argument("--device", default="cpu", help="where eeg_rdm runs ('cuda' on a GPU machine)")
     args = ap.parse_args()
     only = {x.strip() for x in args.only.split(",")}
     torch.set_num_threads(args.threads)
@@ -95,7 +96,7 @@ def main():
         "## EEG time-resolved decoding RDMs (`eeg_rdm`)",
         "",
         f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-        f"torch {torch.__version__} (threads {torch.get_num_threads()}), float64, device cpu. "
+        f"torch {torch.__version__} (threads {torch.get_num_threads()}), float64, device {args.device}. "
         f"Load average at start: {load:.1f} (shared machine).",
         "sklearn reference: the plain per-(pair, time, fold) `LinearDiscriminantAnalysis` fit+predict loop; "
         f"{n_sample} random fits are timed (1 BLAS thread, the fastest setting for sklearn here) and the "
@@ -117,13 +118,13 @@ def main():
 
     if "a" in only:  # (a) 16 cond x 30 trials x 64 ch x 20 times, default exact LDA
         x, y = make(16, 30, 64, 20)
-        ours, _ = timed(lambda: eeg_rdm(x, y))
+        ours, _ = timed(lambda: eeg_rdm(x, y, device=args.device))
         per = sklearn_per_fit(x.reshape(16, 30, 64, 20), n_sample, rng)
         row("(a) 16 cond x 30 trials x 64 ch x 20 times, `method='lda'` (exact)", 120 * 20 * 30, per, ours)
 
     if "b" in only:  # (b) 20 cond x 80 trials -> 10 pseudo-trials x 17 ch x 20 times, shrinkage LDA
         x, y = make(20, 80, 17, 20, seed=1)
-        ours, _ = timed(lambda: eeg_rdm(x, y, method="lda_shrinkage", pseudo_trials=10, random_state=0))
+        ours, _ = timed(lambda: eeg_rdm(x, y, method="lda_shrinkage", pseudo_trials=10, random_state=0, device=args.device))
         per = sklearn_per_fit(pseudo_units(x, y, 10, rng), n_sample, rng, solver="lsqr", shrinkage="auto")
         row("(b) 20 cond x 80 trials -> 10 pseudo-trials x 17 ch x 20 times, `lda_shrinkage`",
             190 * 20 * 10, per, ours)
@@ -132,7 +133,7 @@ def main():
         with np.load(demo_path("eeg"), allow_pickle=False) as z:
             T_r = 10 if args.quick else 20
             xr, yr = z["eeg"][:, :, 60:60 + T_r].astype(np.float64), z["target"]
-        ours, res = timed(lambda: eeg_rdm(xr, yr))
+        ours, res = timed(lambda: eeg_rdm(xr, yr, device=args.device))
         k = res.meta["k"]
         units = np.stack([xr[np.flatnonzero(yr == c)[:k]] for c in res.conditions])
         per = sklearn_per_fit(units, n_sample, rng)
@@ -143,7 +144,7 @@ def main():
     if "c" in only:  # (c) 92 cond x 30 trials x 64 ch x 100 times, default; slice of time points
         T_slice = args.c_times or (2 if args.quick else 4)  # linear in time points
         x, y = make(92, 30, 64, T_slice, seed=2)
-        (ours, cpu), _ = timed(lambda: eeg_rdm(x, y))
+        (ours, cpu), _ = timed(lambda: eeg_rdm(x, y, device=args.device))
         est, est_cpu = ours * 100 / T_slice, cpu * 100 / T_slice
         lines.append(f"| (c) 92 cond x 30 trials x 64 ch x 100 times, `method='lda'` (exact; timed on "
                      f"{T_slice} time points, x{100 / T_slice:g} extrapolated) | {est:.0f} s (CPU {est_cpu:.0f} s) "
@@ -153,7 +154,7 @@ def main():
     if "d" in only:  # (d) 200 cond x 17 ch x 100 times, 5 pseudo-trials (20 trials each) -> 5 LOO folds
         T_d = 20 if args.quick else 50
         x, y = make(200, 20, 17, T_d, seed=3)
-        (ours, cpu), _ = timed(lambda: eeg_rdm(x, y, pseudo_trials=5, random_state=0))
+        (ours, cpu), _ = timed(lambda: eeg_rdm(x, y, pseudo_trials=5, random_state=0, device=args.device))
         est, est_cpu = ours * 100 / T_d, cpu * 100 / T_d
         note = "" if T_d == 100 else f"; timed on {T_d} time points, x{100 // T_d} extrapolated"
         lines.append(f"| (d) 200 cond x 20 trials -> 5 pseudo-trials x 17 ch x 100 times, `method='lda'`, "

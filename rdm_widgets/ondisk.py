@@ -51,6 +51,23 @@ def overview_factors(n: int) -> list:
     return factors
 
 
+def cell_counts(n: int, factor: int) -> np.ndarray:
+    """Stimuli per cell along one axis of the level with block size ``factor`` (last may be smaller)."""
+    return np.minimum(factor, n - np.arange(math.ceil(n / factor)) * factor).astype(np.float64)
+
+
+def pool_means(values: np.ndarray, row_counts, col_counts, step: int) -> np.ndarray:
+    """Merge ``step x step`` cells of block means into their count-weighted means.
+
+    ``values`` (h, w) are means over ``row_counts[i] x col_counts[j]`` stimuli; returns
+    (ceil(h/step), ceil(w/step)) float32 means over the merged blocks (exact for edge blocks).
+    """
+    rs, cs = np.arange(0, len(row_counts), step), np.arange(0, len(col_counts), step)
+    weighted = np.asarray(values, np.float64) * np.outer(row_counts, col_counts)
+    sums = np.add.reduceat(np.add.reduceat(weighted, rs, axis=0), cs, axis=1)
+    return (sums / np.outer(np.add.reduceat(row_counts, rs), np.add.reduceat(col_counts, cs))).astype(np.float32)
+
+
 def read_npy_header(fh) -> tuple:
     """``(shape, fortran_order, dtype)`` of the ``.npy`` stream ``fh`` (positioned at its start)."""
     fmt = np.lib.format
@@ -141,11 +158,6 @@ class Window:
     rows: tuple
     cols: tuple
     factor: int
-
-    def edges(self, axis: int = 0) -> np.ndarray:
-        """First stimulus index of every cell along ``axis`` (0 rows, 1 columns)."""
-        start, stop = self.rows if axis == 0 else self.cols
-        return np.arange(start, stop, self.factor)
 
 
 class OnDiskRDM:
@@ -290,17 +302,11 @@ class OnDiskRDM:
         """The whole RDM as at most ``size x size`` cells (count-weighted block means of the
         coarsest level), e.g. for a clickable navigator."""
         self._check_complete()
-        n, f0 = self.n_stimuli, self.factors[-1]
-        base = self.window(None, None, max_size=max(self.n_stimuli, 1) if f0 == 1 else OVERVIEW_MAX)
-        f0 = base.factor
-        side = base.values.shape[0]
-        step = max(1, math.ceil(side / int(size)))
-        counts = np.minimum(f0, n - np.arange(side) * f0).astype(np.float64)
-        starts = np.arange(0, side, step)
-        w = np.add.reduceat(counts, starts)
-        sums = np.add.reduceat(np.add.reduceat(base.values * counts[:, None] * counts[None, :], starts, 0,
-                                               dtype=np.float64), starts, 1)
-        return Window((sums / np.outer(w, w)).astype(np.float32), (0, n), (0, n), f0 * step)
+        n = self.n_stimuli
+        base = self.window(max_size=OVERVIEW_MAX if len(self.factors) > 1 else n)
+        step = max(1, math.ceil(base.values.shape[0] / int(size)))
+        counts = cell_counts(n, base.factor)
+        return Window(pool_means(base.values, counts, counts, step), (0, n), (0, n), base.factor * step)
 
     def row(self, i: int) -> np.ndarray:
         """Distances of stimulus ``i`` to all stimuli, shape (N,)."""

@@ -26,6 +26,7 @@ so results are identical to the local run.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import math
 import os
 import time
@@ -43,7 +44,9 @@ from ._validate import check_positive_int, check_type
 from .creator import _dtype_name
 from .distances import DegenerateRowsWarning, _as_result, _check_device, available_distances, resolve_distance
 from .features import open_features
-from .ondisk import FORMAT, NpyFile, OnDiskRDM, condensed_index, overview_factors, read_json, write_json
+from .ondisk import (FORMAT, NpyFile, OnDiskRDM, cell_counts, condensed_index, overview_factors, pool_means,
+                     read_json, write_json)
+from .plotting import block_means
 
 __all__ = ["tiled_rdm", "estimate_tiled", "delete_store"]
 
@@ -103,7 +106,6 @@ def _tile_values(blocks: _Blocks, bi: int, bj: int, name: str, degenerate: np.nd
         t = t.to("cpu", blocks.dtype).numpy()
     if bi == bj and spec.symmetric:
         t = (t + t.T) / 2
-    t = np.array(t, copy=True) if not t.flags.writeable else t
     bad_r, bad_c = degenerate[r0:r1], degenerate[c0:c1]
     if bad_r.any() or bad_c.any():
         t[bad_r, :] = 1.0
@@ -117,12 +119,8 @@ def _tile_values(blocks: _Blocks, bi: int, bj: int, name: str, degenerate: np.nd
 
 
 def _block_means(t: np.ndarray, f: int) -> np.ndarray:
-    """Means of ``f x f`` blocks of ``t`` (edge blocks may be smaller)."""
-    rows, cols = np.arange(0, t.shape[0], f), np.arange(0, t.shape[1], f)
-    sums = np.add.reduceat(np.add.reduceat(t, rows, axis=0, dtype=np.float64), cols, axis=1)
-    cr = np.diff(np.append(rows, t.shape[0]))
-    cc = np.diff(np.append(cols, t.shape[1]))
-    return (sums / (cr[:, None] * cc[None, :])).astype(np.float32)
+    """Means of ``f x f`` blocks of a tile, as stored in the finest overview level."""
+    return block_means(t, f).astype(np.float32)
 
 
 def _tile_task(tile_ij, store, spec, name, device, dtype, tile, degenerate, factor):
@@ -172,23 +170,26 @@ class _Writer:
 
 
 def _build_levels(store: Path, n: int, factors: list) -> None:
-    """Coarser overview levels from the finest one, as count-weighted block means."""
+    """Coarser overview levels from the finest one, as count-weighted block means (one band of
+    rows of the finer level in memory at a time)."""
     for fine, coarse in zip(factors, factors[1:]):
         src = NpyFile(store / f"overview_{fine}.npy")
         side = src.shape[0]
-        counts = np.minimum(fine, n - np.arange(side) * fine).astype(np.float64)   # stimuli per cell
+        counts = cell_counts(n, fine)
         step = coarse // fine
         out = NpyFile.create(store / f"overview_{coarse}.npy", (math.ceil(n / coarse),) * 2, np.float32)
-        cols = np.arange(0, side, step)
-        wc = np.add.reduceat(counts, cols)
         for k, top in enumerate(range(0, side, step)):
-            rows = src.read(top * side, min(step, side - top) * side).reshape(-1, side).astype(np.float64)
-            wr = counts[top:top + rows.shape[0]]
-            weighted = (rows * wr[:, None]).sum(axis=0) * counts
-            out.write(k * out.shape[1], np.add.reduceat(weighted, cols) / (wr.sum() * wc))
+            rows = src.read(top * side, min(step, side - top) * side).reshape(-1, side)
+            band = pool_means(rows, counts[top:top + len(rows)], counts, step)
+            out.write(k * out.shape[1], band)
 
 
-# ------------------------------------------------------------------ the store's life cycle
+def _remove_store_files(store: Path) -> None:
+    """Delete the files a store consists of (nothing else in the folder)."""
+    for f in list(_OUR_FILES) + [p.name for p in store.glob("overview_*.npy")]:
+        (store / f).unlink(missing_ok=True)
+
+
 @contextlib.contextmanager
 def _lock(store: Path):
     lock = store / ".lock"
@@ -231,8 +232,7 @@ def _open_store(store: Path, key: dict, resume: bool, overwrite: bool):
     if overwrite:
         if old.get("format") != FORMAT:
             raise FileExistsError(f"{str(manifest)!r} is not an rdm_widgets store; not overwriting it.")
-        for f in list(_OUR_FILES) + [p.name for p in store.glob("overview_*.npy")]:
-            (store / f).unlink(missing_ok=True)
+        _remove_store_files(store)
         return None
     state = read_json(store / "progress.json")
     if state.get("complete"):
@@ -330,8 +330,9 @@ def tiled_rdm(features, save_path, *, layer=None, distance="correlation", poolin
     dev = _check_device(device)
     tile = check_positive_int("tile_size", tile_size, minimum=8)
     tile = -(-tile // 8) * 8
-    for flag in ("resume", "overwrite", "keep_features", "verbose"):
-        check_type(flag, locals()[flag], (bool, np.bool_))
+    for flag, value in (("resume", resume), ("overwrite", overwrite), ("keep_features", keep_features),
+                        ("verbose", verbose)):
+        check_type(flag, value, (bool, np.bool_))
     if client is not None and not isinstance(client, str):
         resolve_client(client)                                      # validates the type early
     src = open_features(features)
@@ -347,8 +348,6 @@ def tiled_rdm(features, save_path, *, layer=None, distance="correlation", poolin
     src._check_request([layer], pooling, _NP[dtype], None)        # pooling / varying lengths
     d = src.feature_dim(layer, pooling)
     store = Path(check_type("save_path", save_path, (str, os.PathLike))).expanduser()
-    import hashlib
-
     key = {"n_stimuli": n, "layer": layer, "distance": name, "pooling": pooling if src.has_sequence(layer) else None,
            "dtype": dtype, "tile_size": tile, "feature_dim": d, "source": src.source,
            "stimuli_sha1": hashlib.sha1("\n".join(src.stimuli).encode()).hexdigest()}
@@ -462,7 +461,9 @@ def estimate_tiled(n_stimuli, feature_dim, *, distance="correlation", tile_size=
     seconds = (staged / cal["read"] + staged / cal["write"] + reread / cal["read"] + compute
                + 6 * cells * s / cal["memory"] + (pairs * 4 + levels) / cal["write"])
     t2 = min(tile, n) ** 2
-    peak = 2 * min(tile, n) * d * s + 3 * t2 * s + t2 * 8 // 8 + 2 * min(_READ_BYTES, staged)
+    # two blocks, the tile and its symmetrised copy and output, the block means' float64 row
+    # sums (tile/8 x tile x 8 bytes), one staging read and its converted copy
+    peak = 2 * min(tile, n) * d * s + 3 * t2 * s + t2 + 2 * min(_READ_BYTES, staged)
     disk = staged + pairs * 4 + levels + 8 * d + 1024 + n * 24
     work = {"tiles": n_tiles, "pairs": pairs, "flops": int(flops), "reread_bytes": int(reread),
             "staged_bytes": int(staged)}
@@ -478,8 +479,7 @@ def delete_store(path) -> None:
     """Remove an on-disk RDM store created by :func:`tiled_rdm` (only its own files)."""
     store = Path(path)
     OnDiskRDM(store)                               # refuses folders that are not stores
-    for f in list(_OUR_FILES) + [p.name for p in store.glob("overview_*.npy")]:
-        (store / f).unlink(missing_ok=True)
+    _remove_store_files(store)
     with contextlib.suppress(OSError):
         store.rmdir()
 

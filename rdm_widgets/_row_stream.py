@@ -22,23 +22,9 @@ def _npz_folder(src, layer, pooling, dtype, rows) -> Iterator[tuple]:
     n = src.n_stimuli
     for start in range(0, n, rows):
         stop = min(n, start + rows)
-        out = np.empty((stop - start, dim), dtype)
-        for i in range(start, stop):
-            f = src.files[i]
-            try:
-                z = np.load(f, allow_pickle=False)
-            except (OSError, ValueError, zipfile.BadZipFile) as err:
-                raise ValueError(f"Could not read stimulus file {str(f)!r}: {err}") from err
-            with z:
-                if layer not in z.files:
-                    raise ValueError(f"Stimulus file {f.name!r} is missing layer {layer!r} (present in "
-                                     f"{src.files[0].name!r}). Every stimulus file must hold the same layers.")
-                try:
-                    a = z[layer]
-                except ValueError as err:   # e.g. an object array (would need pickle)
-                    raise ValueError(f"Could not read layer {layer!r} of {f.name!r}: {err}") from err
-            src._fill(out, i - start, layer, a, f, pooling)
-        yield np.arange(start, stop), out
+        out = {layer: np.empty((stop - start, dim), dtype)}
+        src._read_files(out, start, stop, pooling)
+        yield np.arange(start, stop), out[layer]
 
 
 def _npy_member_rows(path, member: str, rows: int) -> Iterator[np.ndarray]:

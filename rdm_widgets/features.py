@@ -99,25 +99,31 @@ class _NpzFolderSource(FeatureSource):
 
     def _read_block(self, block, pooling, dtype, reporter):
         out = {layer: np.empty((self.n_stimuli, self.feature_dim(layer, pooling)), dtype) for layer in block}
-        for i, f in enumerate(self.files):
+        self._read_files(out, 0, self.n_stimuli, pooling, reporter)
+        for layer in block:
+            self._info[layer].checked = True  # every file's shape of this layer has been seen
+        for layer in block:
+            yield layer, out.pop(layer)
+
+    def _read_files(self, out: dict, start: int, stop: int, pooling, reporter=None) -> None:
+        """Fill ``out[layer][i - start]`` from stimulus files ``start..stop-1`` (each opened once)."""
+        for i in range(start, stop):
+            f = self.files[i]
             try:
                 z = np.load(f, allow_pickle=False)
             except (OSError, ValueError, zipfile.BadZipFile) as err:
                 raise ValueError(f"Could not read stimulus file {str(f)!r}: {err}") from err
             with z:
-                for layer in block:
+                for layer, rows in out.items():
                     if layer not in z.files:
                         raise _missing_error(f.name, layer, self.files[0].name)
                     try:
                         a = z[layer]
                     except ValueError as err:  # e.g. an object array (would need pickle)
                         raise ValueError(f"Could not read layer {layer!r} of {f.name!r}: {err}") from err
-                    self._fill(out[layer], i, layer, a, f, pooling)
-            reporter.update(1)
-        for layer in block:
-            self._info[layer].checked = True  # every file's shape of this layer has been seen
-        for layer in block:
-            yield layer, out.pop(layer)
+                    self._fill(rows, i - start, layer, a, f, pooling)
+            if reporter is not None:
+                reporter.update(1)
 
     def _fill(self, out, i, layer, a, f, pooling):
         info = self._info[layer]

@@ -66,6 +66,7 @@ def main(argv=None):
     ap.add_argument("--d", type=int, default=None)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--no-scipy", action="store_true")
+    ap.add_argument("--out", type=Path, default=RESULTS, help="markdown result fragment")
     args = ap.parse_args(argv)
     n = args.n or (1000 if args.quick else 2000)
     d = args.d or (20000 if args.quick else 50000)
@@ -149,11 +150,11 @@ def main(argv=None):
     for label, t, k, ratio, note in rows:
         lines.append(f"| {label} (best of {k}) | {t:.3f} | ours is **{ratio} faster** (target >= 10x); {note} |")
     lines += [f"| rsatoolbox `calc_rdm(method='correlation')` | - | {rsa_line} |", ""]
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    tmp = RESULTS.with_suffix(".md.tmp")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = args.out.with_suffix(".md.tmp")
     tmp.write_text("\n".join(lines) + "\n")
-    os.replace(tmp, RESULTS)
-    print(f"written {RESULTS}")
+    os.replace(tmp, args.out)
+    print(f"written {args.out}")
 
 
 if __name__ == "__main__":

@@ -166,8 +166,8 @@ def estimate_eeg(n_conditions, k, n_channels, n_times, *, method="lda", cv="loo"
                                                    cv if fast or cv != "loo" else folds)
         seconds += overhead + fits * per_fit
         if fast:
-            per_pt = _bytes_per_pair_time(units, n_ch)
-            step = min(pairs * n_out, block_pair_times(units, n_ch))
+            per_pt = _bytes_per_pair_time(units, n_ch, dev)
+            step = min(pairs * n_out, block_pair_times(units, n_ch, dev))
             in_flight = min(torch.get_num_threads(), -(-pairs * n_out // step)) if dev.type == "cpu" else 1
             block = step * per_pt * in_flight             # blocks computed at once (threads)
             kernel = pairs * n_out * units * 2 * b + block

@@ -369,15 +369,3 @@ def test_threaded_blocks_give_identical_results(shape, monkeypatch):
     assert torch.equal(one, three)
     np.testing.assert_array_equal(one_f, three_f)
     assert torch.get_num_threads() == 3                                   # the caller's setting is kept
-
-
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (run on a GPU machine)")
-@pytest.mark.parametrize("shape, avg_ref", [((5, 30, 64, 4), False), ((4, 40, 16, 4), False),
-                                            ((4, 30, 48, 4), True)])
-def test_cuda_predictions_equal_sklearn(shape, avg_ref):
-    """The exactness check of the three regimes (rank-deficient, full rank, average reference) on CUDA."""
-    data = avg_referenced(shape, 7) if avg_ref else np.random.default_rng(7).normal(size=shape)
-    ref = sklearn_loo(data, all_pairs(shape[0]), list(range(shape[3])))
-    ours = lda_loo_decisions(torch.from_numpy(data).cuda()).cpu().numpy()
-    assert np.array_equal(ours > 0, ref > 0), "CUDA predictions differ from sklearn"
-    np.testing.assert_allclose(ours, ref, rtol=1e-8, atol=1e-8 * np.abs(ref).max())

@@ -65,8 +65,14 @@ def _score(dec_a: torch.Tensor, dec_b: torch.Tensor, score: str) -> torch.Tensor
         sa, sb = torch.sigmoid(-dec_a), torch.sigmoid(dec_b)
     if sa.shape[-1] == sb.shape[-1]:
         # one division of an exact count: bit-identical to averaging sklearn's fold accuracies
-        return (sa.sum(-1) + sb.sum(-1)) / (sa.shape[-1] + sb.shape[-1])
-    return 0.5 * (sa.mean(-1) + sb.mean(-1))
+        return _div(sa.sum(-1) + sb.sum(-1), sa.shape[-1] + sb.shape[-1])
+    return 0.5 * (_div(sa.sum(-1), sa.shape[-1]) + _div(sb.sum(-1), sb.shape[-1]))
+
+
+def _div(x: torch.Tensor, n: int) -> torch.Tensor:
+    """``x / n`` correctly rounded on every device: CUDA divides by a Python scalar as a
+    multiplication by its reciprocal (1 ulp off, e.g. 29/44), a tensor divisor divides."""
+    return x / torch.full_like(x, n)
 
 
 def _lda_loo(units, fold_of_unit, n_folds, pairs, whiteners, opts, reporter):
@@ -95,7 +101,7 @@ def _lda_folds(units, fold_of_unit, n_folds, pairs, whiteners, opts, reporter):
         for idx, score, n in parts:
             out[idx] += score
             reporter.update(n)
-    return out / n_folds
+    return _div(out, n_folds)
 
 
 def _lda_fold(units, fold_of_unit, f, pairs, whiteners, opts) -> list:

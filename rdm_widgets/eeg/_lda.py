@@ -87,6 +87,9 @@ _BLOCK_BYTES = 256 * 2**20
 _NULL_CHUNK = 32
 # Largest block of the null-space path (pair-times; a multiple of _NULL_CHUNK).
 _NULL_BLOCK = 256
+# On a GPU the kernels are launch-bound at CPU block sizes (~300 small launches per call): one
+# call per block of this many bytes of intermediates, the null-space path in one chunk per block.
+_CUDA_BLOCK_BYTES = 2 * 2**30
 
 
 def _sample_space(xa, xb, tol):
@@ -140,8 +143,10 @@ def _block_decisions(x, k, tol):
     c = x.shape[2]
     xa, xb = x[:, :k], x[:, k:]
     if 2 * k - 2 <= c and _use_null_space(k, c):
-        # small chunks keep the per-fold working set in cache (measured ~1.5x faster than 300)
-        parts = [_null_space(x[s:s + _NULL_CHUNK], k, tol) for s in range(0, x.shape[0], _NULL_CHUNK)]
+        # on a CPU small chunks keep the per-fold working set in cache (measured ~1.5x faster
+        # than 300); on a GPU the whole block is one call
+        chunk = _NULL_CHUNK if x.device.type == "cpu" else max(1, x.shape[0])
+        parts = [_null_space(x[s:s + chunk], k, tol) for s in range(0, x.shape[0], chunk)]
         dec, ok = torch.cat([d for d, _ in parts]), torch.cat([o for _, o in parts])
     elif 2 * k - 2 <= c:
         dec, ok = _sample_space(xa, xb, tol)
@@ -166,9 +171,12 @@ def _use_null_space(k: int, c: int) -> bool:
     return c - (2 * k - 2) <= 2 * k - 4
 
 
-def _bytes_per_pair_time(k: int, c: int) -> int:
+def _bytes_per_pair_time(k: int, c: int, device="cpu") -> int:
     """Rough peak memory of one pair-time in _block_decisions (sizes the blocks)."""
     common = 8 * k * c * 12
+    if 2 * k - 2 <= c and _use_null_space(k, c) and torch.device(device).type != "cpu":
+        m0, q = 2 * k - 2, c - 2 * k + 4    # (N, k, 3, C)-sized work arrays, Grams, (N, k, q, q)
+        return 8 * (24 * k * c + 4 * m0 * m0 + (q - 2) ** 2 * c + 2 * k * q * q)
     if 2 * k - 2 <= c and _use_null_space(k, c):
         # the work runs in _NULL_CHUNK pieces; blocks of <= 16 chunks keep the gathered trials in cache
         return max(common, _BLOCK_BYTES // (16 * _NULL_CHUNK))
@@ -179,8 +187,10 @@ def _bytes_per_pair_time(k: int, c: int) -> int:
     return common + 8 * (4 * c * c + (4 * k + 3) * c * 3 + k * 600)
 
 
-def block_pair_times(k: int, c: int) -> int:
+def block_pair_times(k: int, c: int, device="cpu") -> int:
     """Pair-times per block of :func:`lda_loo_decisions` (blocks may run in parallel threads)."""
+    if torch.device(device).type != "cpu":
+        return max(1, int(_CUDA_BLOCK_BYTES // _bytes_per_pair_time(k, c, device)))
     step = max(1, int(_BLOCK_BYTES // _bytes_per_pair_time(k, c)))
     if 2 * k - 2 <= c and _use_null_space(k, c):
         # blocks of whole chunks: chunk boundaries (and so every rounding) do not depend on the
@@ -257,7 +267,7 @@ def lda_loo_decisions(data, pairs=None, *, tol=1e-4, progress=None) -> torch.Ten
     n_pairs = len(pairs)
     total = n_pairs * n_times
     out = torch.empty(n_pairs, n_times, k, 2, dtype=data.dtype, device=data.device)
-    step = block_pair_times(k, n_chan)
+    step = block_pair_times(k, n_chan, data.device)
     by_time = data.permute(3, 0, 1, 2)                                  # (T, n_cond, k, C) view
 
     def block(start):

@@ -144,10 +144,10 @@ def _accumulate(inputs, blocks: list, n_folds: int, pairs: torch.Tensor, run: Ca
 
 def _to_result(plan: _Plan, acc: torch.Tensor) -> TimeResolvedRDM:
     """Average over permutations and fill the symmetric (n_cond, n_cond, T) RDM."""
-    acc = acc / plan.n_permutations
+    # on the CPU: CUDA divides by a Python scalar as a multiplication by its reciprocal
+    pc, acc = plan.pairs.cpu(), acc.cpu() / plan.n_permutations
     n_cond, T = len(plan.conditions), plan.x.shape[-1]
     data = torch.zeros(n_cond, n_cond, T, dtype=torch.float64)
-    pc, acc = plan.pairs.cpu(), acc.cpu()
     data[pc[:, 0], pc[:, 1]] = acc
     data[pc[:, 1], pc[:, 0]] = acc
     return TimeResolvedRDM(data.numpy(), times=plan.times, conditions=plan.conditions, meta=plan.meta)

@@ -174,8 +174,10 @@ def main():
     load_end = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     if gpu:
         lines += ["", f"Peak GPU memory allocated by torch: {torch.cuda.max_memory_allocated() / 2**30:.2f} GiB."]
-    lines += ["", f"Load average at end: {load_end:.1f}. Timings on a 2-core machine shared with other "
-              "jobs are pessimistic; both sides ran in the same process under the same load.", ""]
+    where = ("sklearn on one core of this machine's CPU, eeg_rdm on the GPU" if gpu else
+             "timings on a 2-core machine shared with other jobs are pessimistic")
+    lines += ["", f"Load average at end: {load_end:.1f}. Both sides ran in the same process under the same "
+              f"load; {where}.", ""]
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(args.out).with_suffix(".md.tmp")
     tmp.write_text("\n".join(lines))

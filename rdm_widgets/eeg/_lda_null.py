@@ -10,28 +10,57 @@ import functools
 
 import torch
 
-from rdm_widgets.eeg._lda_base import (_SAFETY, _MIN_DOWNDATE, _MIN_VAR_FRAC, _helmert, _helmert_cached, _chol_lower_bound_ok)
+from rdm_widgets.eeg._lda_base import (_SAFETY, _MIN_DOWNDATE, _MIN_VAR_FRAC, _helmert, _helmert_cached,
+                                       _chol_lower_bound_ok)
+
+
+@functools.lru_cache(maxsize=16)
+def _helmert_weights(k: int, dtype, device):
+    """(k-1, 1) ``j`` and ``1 / sqrt(j (j + 1))`` for j = 1..k-1 (the Helmert column scales)."""
+    j = torch.arange(1, k, dtype=dtype, device=device)
+    return j[:, None], torch.rsqrt(j * (j + 1))[:, None]
+
+
+def _helmert_contrasts_into(r: torch.Tensor, scratch: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+    """``_helmert(k).T @ r`` (..., k, X) -> (..., k-1, X) in O(k X), written to ``out``, with
+    ``scratch`` (shape of r) for the cumulative sums: no fresh (N, 2k, C) temporaries (their
+    first touch, page faults, is what costs on a CPU)."""
+    j, w = _helmert_weights(r.shape[-2], r.dtype, r.device)
+    cs = torch.cumsum(r, -2, out=scratch)
+    torch.addcmul(cs[..., :-1, :], r[..., 1:, :], j, value=-1.0, out=out)
+    return out.mul_(w)
+
+
+def _helmert_expand_into(y: torch.Tensor, s1: torch.Tensor, s2: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+    """``_helmert(k) @ y`` (..., k-1, X) -> (..., k, X) in O(k X), written to ``out``, with
+    scratch ``s1``, ``s2`` (shape of y)."""
+    j, w = _helmert_weights(y.shape[-2] + 1, y.dtype, y.device)
+    ys = torch.mul(y, w, out=s1)
+    cs = torch.cumsum(ys, -2, out=s2)                                # cs[j-1] = sum_{i <= j} ys_i
+    out[..., 0, :] = cs[..., -1, :]                                  # row 0: every column has a 1
+    torch.sub(cs[..., -1:, :], cs, out=out[..., 1:, :])              # row i: columns j > i ...
+    out[..., 1:, :].addcmul_(ys, j, value=-1.0)                      # ... and -i in column i
+    return out
 
 
 def _helmert_contrasts(r: torch.Tensor) -> torch.Tensor:
     """(..., k, X) -> (..., k-1, X): ``_helmert(k).T @ r`` in O(k X) (cumulative sums)."""
-    k = r.shape[-2]
-    j = torch.arange(1, k, dtype=r.dtype, device=r.device)
-    out = torch.addcmul(r.cumsum(-2)[..., :-1, :], r[..., 1:, :], j[:, None], value=-1.0)  # contiguous
-    return out.mul_(torch.rsqrt(j * (j + 1))[:, None])
+    out = r.new_empty(r.shape[:-2] + (r.shape[-2] - 1, r.shape[-1]))
+    return _helmert_contrasts_into(r, torch.empty_like(r), out)
 
 
 def _helmert_expand(y: torch.Tensor) -> torch.Tensor:
     """(..., k-1, X) -> (..., k, X): ``_helmert(k) @ y`` in O(k X) (cumulative sums)."""
-    km1 = y.shape[-2]
-    j = torch.arange(1, km1 + 1, dtype=y.dtype, device=y.device)
-    ys = y * torch.rsqrt(j * (j + 1))[:, None]
-    cs = ys.cumsum(-2)                                               # cs[j-1] = sum_{i <= j} ys_i
-    out = torch.empty(y.shape[:-2] + (km1 + 1, y.shape[-1]), dtype=y.dtype, device=y.device)
-    out[..., 0, :] = cs[..., -1, :]                                  # row 0: every column has a 1
-    torch.sub(cs[..., -1:, :], cs, out=out[..., 1:, :])              # row i: columns j > i ...
-    out[..., 1:, :].addcmul_(ys, j[:, None], value=-1.0)             # ... and -i in column i
-    return out
+    out = y.new_empty(y.shape[:-2] + (y.shape[-2] + 1, y.shape[-1]))
+    return _helmert_expand_into(y, torch.empty_like(y), torch.empty_like(y), out)
+
+
+def _scratch(buf: torch.Tensor, *shape) -> torch.Tensor:
+    """A contiguous view of the first prod(shape) elements of the flat buffer ``buf``."""
+    numel = 1
+    for d in shape:
+        numel *= d
+    return buf[:numel].view(shape)
 
 
 @functools.lru_cache(maxsize=8)
@@ -110,6 +139,10 @@ def _null_basis(z0, dtm, q0):
     return u, ok
 
 
+# above this nullity, U0^T Delta_f U0 is built row by row (see _null_space)
+_PAIR_LOOP_MIN = 12
+
+
 def _null_space(x, k, tol):
     """Fast path for 2k-2 <= C with a small null space. Returns decisions (N, k, 2), mask (N, k).
 
@@ -136,9 +169,12 @@ def _null_space(x, k, tol):
     ``U0`` comes from projecting fixed random directions with ``I - Z0^T D^T`` (twice,
     see :func:`_null_basis`). Since ``Q_f^+ U0 = 0`` exactly, the ``U0`` component of
     ``Pi b`` is left out rather than computed, so rounding in ``U0`` is not amplified
-    by ``Q^+``. Per fold this costs O(C (C-2k+4)^2 + 3 C (2k)) (three (2k)-vectors
-    through ``D^T``) instead of the O((2k)^2 C) weighted Gram and Cholesky of
-    :func:`_sample_space`; per pair and time O((2k)^2 C).
+    by ``Q^+``. The decision is evaluated as ``(e_x - y_x)^T g`` with ``g = Q_f^+ Pi d_f``
+    (``Q_f^+ = D M^T M D^T``, ``M`` the projection ``I - P_N`` in ``D^T`` coordinates), so
+    only ``d_f`` goes through ``D^T`` (and ``M^T v`` back through ``D``); ``e_x^T g`` and
+    ``y_x^T g = coef_x . U^T Delta_f g`` (``U^T g = 0``) are small dot products. Per fold
+    this costs O(C (C-2k+4)^2 + 2 C (2k)) instead of the O((2k)^2 C) weighted Gram and
+    Cholesky of :func:`_sample_space`; per pair and time O((2k)^2 C).
 
     Certificates: the same pair-level truncation bound as the sample path (every kept
     eigenvalue of the fold's scaled matrix exceeds SAFETY tol^2; here from the norm of the
@@ -167,23 +203,29 @@ def _null_space(x, k, tol):
     r.mul_(s0[:, None])                                               # B0-scaled
     ds = (mb - ma).mul_(s0)
     ndelta = torch.add(r2[:, :k], r2[:, k:]).mul_((-c) / qdiag[:, None])   # var_f / var0 - 1  (N, k, C)
+    # Dead large arrays serve as scratch for the later (N, 2k, C)-sized temporaries: the first
+    # touch of a fresh ~1 MB allocation (page faults) costs ~5-10x the arithmetic of such a pass.
+    buf1 = r2.view(-1)
+    del r2
     if not all_live:
         ndelta = torch.where(live[:, None], ndelta, torch.full_like(ndelta, -1.0))   # -> not certified
-    vf = ndelta + 1.0
-    ok = (vf > _MIN_VAR_FRAC).all(-1)
+    # min_c fl(1 + delta_c) = fl(1 + min_c delta_c) (rounding is monotone): same test as
+    # (1 + delta > _MIN_VAR_FRAC).all(-1), NaN -> False, without the (N, k, C) V_f
+    ok = (ndelta.amin(-1) + 1.0) > _MIN_VAR_FRAC
     if not bool(ok.all()):
-        bad = ~ok[..., None]
-        vf = torch.where(bad, torch.ones_like(vf), vf)                # keep finite; uncertified
-        ndelta = torch.where(bad, torch.zeros_like(vf), ndelta)
+        ndelta = torch.where(~ok[..., None], torch.zeros_like(ndelta), ndelta)   # keep finite; uncertified
     # pair factorisation: G0 = Z0 Z0^T (Helmert contrasts of the 2k residuals, rank 2k-2)
-    z0 = _helmert_contrasts(r.view(n_pt, 2, k, n_chan)).view(n_pt, m0, n_chan)
+    z0 = torch.empty(n_pt, m0, n_chan, dtype=dt, device=dev)
+    _helmert_contrasts_into(r.view(n_pt, 2, k, n_chan), _scratch(buf1, n_pt, 2, k, n_chan),
+                            z0.view(n_pt, 2, k - 1, n_chan))
     g0 = z0 @ z0.mT
     l0, info0 = torch.linalg.cholesky_ex(g0)
     factored = info0 == 0
     eye = torch.eye(m0, dtype=dt, device=dev)
     if not bool(factored.all()):                                      # singular: exact path
         l0 = torch.where(factored[:, None, None], l0, eye)
-    gi = torch.cholesky_inverse(l0)                                   # G0^-1 (N, m0, m0)
+    # G0^-1 (N, m0, m0), into the (dead) r^2 buffer: it is no longer needed once ft and dtm exist
+    gi = torch.cholesky_inverse(l0, out=_scratch(buf1, n_pt, m0, m0))
     tau = _SAFETY * tol**2 * n
     cert = factored & _inverse_lower_bound_ok(gi, qdiag.new_full((n_pt,), float(n * n_chan)), tau)
     if not bool(cert.all()):
@@ -191,57 +233,101 @@ def _null_space(x, k, tol):
         cert[redo] = _chol_lower_bound_ok(g0[redo], torch.full((len(redo),), tau, dtype=dt, device=dev))
         gi = torch.where(cert[:, None, None], gi, eye)                # keep finite; uncertified
     ok = ok & cert[:, None]
+    del g0, l0
     dtm = gi @ z0                                                     # D^T = G0^-1 Z0 (N, m0, C)
     u0t, ok_u = _null_basis(z0, dtm, q0)                              # U0^T (N, q0, C)
     ok = ok & ok_u[:, None]
-    pt = _helmert_expand(dtm.view(n_pt, 2, k - 1, n_chan)).view(n_pt, 2 * k, n_chan)   # p_i rows
+    u0r = (r @ u0t.mT).view(n_pt, 2, k, q0)                           # U0^T r_i
+    buf2 = z0.view(-1)                                                # z0, r: scratch from here on
+    buf3 = r.view(-1)
+    del z0, r
     # gi is symmetric; its transpose is the row-major view
-    ft = _helmert_expand(gi.mT.view(n_pt, 2, k - 1, m0)).view(n_pt, 2, k, m0)          # D^T p_i
+    ft = torch.empty(n_pt, 2, k, m0, dtype=dt, device=dev)            # D^T p_i
+    _helmert_expand_into(gi.mT.view(n_pt, 2, k - 1, m0), _scratch(buf2, n_pt, 2, k - 1, m0),
+                         _scratch(buf3, n_pt, 2, k - 1, m0), ft)
+    del gi                                                            # buf1 is free again
+    pt4 = _scratch(buf1, n_pt, 2, k, n_chan)                          # p_i rows
+    _helmert_expand_into(dtm.view(n_pt, 2, k - 1, n_chan), _scratch(buf2, n_pt, 2, k - 1, n_chan),
+                         _scratch(buf3, n_pt, 2, k - 1, n_chan), pt4)
     ud = (dtm @ ds[..., None])[..., 0]                                # D^T d  (N, m0)
     hk = _helmert_cached(k, dt, dev)                                  # D^T r_i = Helmert row i
     # S_f = U_f^T V_f U_f  (N, k, q, q)
     s = torch.empty(n_pt, k, q, q, dtype=dt, device=dev)
-    upair = (u0t[:, :, None, :] * u0t[:, None, :, :]).view(n_pt, q0 * q0, n_chan)
-    s[..., :q0, :q0] = (u0t @ u0t.mT)[:, None] + (ndelta @ upair.mT).view(n_pt, k, q0, q0)
-    wp = pt.view(n_pt, 2, k, n_chan) * vf[:, None]                    # V_f p  (N, 2, k, C)
+    # U0^T V_f U0 = U0^T U0 + sum_c delta_fc u_c u_c^T
+    uu = u0t @ u0t.mT
+    if q0 <= _PAIR_LOOP_MIN:                                          # all q0^2 products at once
+        upair = torch.mul(u0t[:, :, None, :], u0t[:, None, :, :],
+                          out=_scratch(buf2, n_pt, q0, q0, n_chan) if q0 * q0 <= m0 else None)
+        upair = upair.view(n_pt, q0 * q0, n_chan)
+        s[..., :q0, :q0] = torch.baddbmm(uu.view(n_pt, 1, q0 * q0), ndelta, upair.mT).view(n_pt, k, q0, q0)
+    else:   # row by row, pairs i <= j only: half the work, and no (N, q0^2, C) temporary
+        for i in range(q0):
+            prod = torch.mul(u0t[:, i:], u0t[:, i, None], out=_scratch(buf2, n_pt, q0 - i, n_chan))
+            row = torch.baddbmm(uu[:, i:i + 1, i:], ndelta, prod.mT)  # (N, k, q0 - i)
+            s[..., i, i:q0] = row
+            s[..., i + 1:q0, i] = row[..., 1:]
+    wp = torch.addcmul(pt4, pt4, ndelta[:, None], out=_scratch(buf3, n_pt, 2, k, n_chan))   # V_f p
     s0p = (wp.view(n_pt, 2 * k, n_chan) @ u0t.mT).view(n_pt, 2, k, q0).transpose(1, 2)
     s[..., q0:, :q0] = s0p
     s[..., :q0, q0:] = s0p.mT
-    s[..., q0:, q0:] = (wp[:, :, None] * pt.view(n_pt, 1, 2, k, n_chan)).sum(-1).permute(0, 3, 1, 2)
+    tmp = _scratch(buf2, n_pt, k, n_chan)
+    sd = torch.stack([torch.mul(wp[:, 0], pt4[:, 0], out=tmp).sum(-1),   # p_s^T V_f p_s  (N, 2, k)
+                      torch.mul(wp[:, 1], pt4[:, 1], out=tmp).sum(-1)], 1)
+    s[..., q0, q0] = sd[:, 0]
+    s[..., q0 + 1, q0 + 1] = sd[:, 1]
+    sab = torch.mul(wp[:, 0], pt4[:, 1], out=tmp).sum(-1)             # p_a^T V_f p_b (N, k)
+    s[..., q0, q0 + 1] = sab
+    s[..., q0 + 1, q0] = sab
     # the fold's vectors e = [x_a - mid_f, x_b - mid_f, d_f] = W3 [d, r_a, r_b]
     w3 = _fold_vectors(k, dt, dev)                                    # (3, 3)
     # U_f^T e  (N, k, q, 3), with p_i^T d = (H^T e_i) . D^T d and p_i^T r_j = (H H^T)_ij
     rhs = torch.empty(n_pt, k, q, 3, dtype=dt, device=dev)
-    u0r = (r @ u0t.mT).view(n_pt, 2, k, q0)                           # U0^T r_i
     u0e = torch.stack([(u0t @ ds[..., None])[:, None, :, 0].expand(-1, k, -1), u0r[:, 0], u0r[:, 1]], -1)
     rhs[..., :q0, :] = u0e @ w3.T
     pd = _helmert_expand(ud.view(n_pt, 2, k - 1, 1)).view(n_pt, 2, k)  # p_i^T d
     rhs[..., q0, :] = torch.addcmul(w3[:, 1] * (1.0 - 1.0 / k), pd[:, 0, :, None], w3[:, 0])
     rhs[..., q0 + 1, :] = torch.addcmul(w3[:, 2] * (1.0 - 1.0 / k), pd[:, 1, :, None], w3[:, 0])
-    coef, info = torch.linalg.solve_ex(s, rhs)
+    # = torch.linalg.solve_ex(s, rhs), factorising in place: s's row-major storage is S^T in
+    # LAPACK's column-major layout, so factor that and solve with the adjoint (no fresh copy of s)
+    st = s.mT
+    lu, piv, info = torch.linalg.lu_factor_ex(st, out=(st, torch.empty(n_pt, k, q, dtype=torch.int32, device=dev),
+                                                       torch.empty(n_pt, k, dtype=torch.int32, device=dev)))
+    coef = torch.linalg.lu_solve(lu, piv, rhs, adjoint=True)
     ok = ok & (info == 0)
-    # Pi e = e - V_f U_f coef. Q_f^+ U0 = 0, so only
-    # y = V_f U_f coef - U0 coef_0 = V_f [p_a, p_b] coef_p - Delta_f U0 coef_0 matters:
-    # leaving out the exact null component keeps rounding in U0 from being amplified by Q^+.
-    y = (coef[..., :q0, :].mT.reshape(n_pt, 3 * k, q0) @ u0t).view(n_pt, k, 3, n_chan)
-    y.mul_(ndelta[:, :, None])
-    y.addcmul_(coef[..., q0, :, None], wp[:, 0, :, None])
-    y.addcmul_(coef[..., q0 + 1, :, None], wp[:, 1, :, None])
-    # u = D^T (e - y) = D^T Pi e;  D^T e = W3 [D^T d, Helmert row a, Helmert row b]
-    u = torch.addcmul(_fold_vectors_u(k, dt, dev), w3[:, 0, None], ud[:, None, None, :])
-    u = torch.baddbmm(u.view(n_pt, 3 * k, m0), y.view(n_pt, 3 * k, n_chan), dtm.mT, alpha=-1.0)
-    u = u.view(n_pt, k, 3, m0)
-    # (I - P_N) with N = [p_a, p_b]: alpha = N^T Pi e (N^T N)^-1 in the same coordinates
-    ntb = (u.view(n_pt, k, 3, 2, k - 1) * hk[:, None, None]).sum(-1)   # (N, k, 3, 2)
+    # (I - P_N) with N = [p_a, p_b] in D^T coordinates: M u = u - F (N^T N)^-1 h^T u, with
+    # F = D^T N (rows of ft) and h = D^T [r_a, r_b] (Helmert rows); Q_f^+ = D M^T M D^T.
     nn = (ft.view(n_pt, 2, k, 2, k - 1) * hk[:, None]).sum(-1)         # p_s^T p_s' (N, 2, k, 2)
     naa, nbb, nab = nn[:, 0, :, 0], nn[:, 1, :, 1], nn[:, 0, :, 1]
     det = naa * nbb - nab * nab
     ok = ok & (det > _MIN_DOWNDATE * naa * nbb)                       # p_a, p_b not near-parallel
     inv = torch.stack([nbb, -nab, -nab, naa], -1).div_(torch.where(det > 0, det, torch.ones_like(det))[..., None])
-    alpha = (ntb[..., :, :, None] * inv.view(n_pt, k, 1, 2, 2)).sum(-2)   # (N, k, 3, 2)
-    u.addcmul_(alpha[..., 0, None], ft[:, 0, :, None], value=-1.0)
-    u.addcmul_(alpha[..., 1, None], ft[:, 1, :, None], value=-1.0)
-    # decision = n (Pi e_x)^T Q_f^+ (Pi d_f), x = held-out a, b
-    return n * (u[:, :, :2] * u[:, :, 2:]).sum(-1), ok
-
-
+    inv = inv.view(n_pt, k, 2, 2)
+    # decision_x = n (Pi e_x)^T Q_f^+ (Pi d_f) = n (e_x - y_x)^T g,  g = Q_f^+ (d_f - y_d),
+    # y = V_f U_f coef - U0 coef_0 = V_f [p_a, p_b] coef_p + Delta_f U0 coef_0 (Q_f^+ U0 = 0, so
+    # the exact null component is left out). Only d_f goes through D^T and back through D.
+    cd = coef[..., 2]                                                 # (N, k, q)
+    y = cd[..., :q0] @ u0t                                            # (N, k, C)
+    y.mul_(ndelta)
+    y.addcmul_(cd[..., q0, None], wp[:, 0])
+    y.addcmul_(cd[..., q0 + 1, None], wp[:, 1])
+    # w = D^T (d_f - y_d);  D^T d_f = D^T d + (Helmert row a - Helmert row b) / (k - 1)
+    w = torch.baddbmm(torch.add(_fold_vectors_u(k, dt, dev)[:, 2], ud[:, None]), y, dtm.mT, alpha=-1.0)
+    # v = M w
+    a1 = (w.view(n_pt, k, 2, k - 1) * hk[:, None]).sum(-1)              # h^T w  (N, k, 2)
+    alpha = (inv @ a1[..., None])[..., 0]
+    w.addcmul_(alpha[..., 0, None], ft[:, 0], value=-1.0)
+    w.addcmul_(alpha[..., 1, None], ft[:, 1], value=-1.0)
+    udv = (w @ ud[..., None])[..., 0]                                 # (D^T d) . v  (N, k)
+    # M^T v = v - h beta,  beta = (N^T N)^-1 F^T v
+    beta = (inv @ (ft * w[:, None]).sum(-1).transpose(1, 2)[..., None])[..., 0]   # (N, k, 2)
+    mtv = torch.addcmul(w.view(n_pt, k, 2, k - 1), beta[..., None], hk[:, None], value=-1.0)
+    g = mtv.view(n_pt, k, m0) @ dtm                                   # g = D M^T v  (N, k, C)
+    g.mul_(ndelta)                                                    # Delta_f g
+    # y_x^T g = coef_x . U_f^T Delta_f g  (U_f^T g = 0)
+    pg = torch.mul(pt4, g[:, None], out=_scratch(buf3, n_pt, 2, k, n_chan)).sum(-1)    # p_s^T Delta_f g
+    z = torch.cat([g @ u0t.mT, pg.transpose(1, 2)], -1)              # U_f^T Delta_f g  (N, k, q)
+    yg = (z[..., None, :] @ coef[..., :2])[..., 0, :]                 # (N, k, 2)
+    # eg = -(M D^T e_x) . v = (N^T e_x) . beta - W3[x, 0] (D^T d) . v   (h^T v = 0 after M)
+    eg = torch.addcmul((beta[..., None, :] @ rhs[..., q0:, :2])[..., 0, :], udv[..., None], w3[:2, 0],
+                       value=-1.0)
+    return eg.add_(yg).mul_(-n), ok

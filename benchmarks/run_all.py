@@ -27,9 +27,13 @@ BENCHES = {
 GPU_FRAGMENTS = {"eeg_cuda": "bench_eeg.py --device cuda", "distances_cuda": "bench_distances.py --device cuda"}
 GPU_HEADER = """## GPU (NVIDIA H200)
 
-Produced by `benchmarks/gpu_check.sh` (which also runs the CUDA tests, `tests/test_eeg_cuda.py` and
-`tests/test_cuda.py`: their log is `benchmarks/results/gpu/pytest_cuda.log`). Fragments are copied
-from its output folder; `run_all.py` does not rerun them.
+Produced by `benchmarks/gpu_check.sh` at commit 9d0cf24, which also ran the 14 EEG CUDA tests
+(`tests/test_eeg_cuda.py`: exactness against sklearn in the three regimes and on the real S001
+data; log in `benchmarks/results/gpu/pytest_cuda.log`). Fragments are copied from its output
+folder; `run_all.py` does not rerun them. Not yet measured on a GPU: the later CPU-side rewrite of
+the null-space path (b0a441d: same algebra regrouped, identical masks and decisions to ~1e-11 on
+the CPU, including GPU-sized single-chunk blocks), `tests/test_cuda.py` (the DNN core on CUDA) and
+the distance benchmark on CUDA: the GPU lent to that session was not available again.
 
 """
 HEADER = """# Benchmarks
@@ -49,17 +53,17 @@ Out-of-core RDMs (`tiled_rdm`) are measured under a real memory cap: the run is 
 Linux memory cgroup whose limit (page cache included) is below the size of the features.
 
 EEG targets: every EEG target is met on the GPU (exact LDA (a) about 4,000x the sklearn loop, the
-classic size (c) in about 1 s). On the 2-core CPU, (b) shrinkage with pseudo-trials is at
-320-330x, the classic size (c) runs in 106 s in full (<= 120 s) and (d) in 28 s (<= 60 s), but
-exact LDA in the rank-deficient regime (fewer training trials than channels, (a)) reaches about
-180x with the machine's 2 threads (about 125x on one thread) against the target of >= 300x.
+classic size (c) in about 1 s). On the 2-core CPU, (b) shrinkage with pseudo-trials is at 460x
+with the default 2 threads, the classic size (c) runs in 94 s in full (<= 120 s) and (d) in 27 s
+(<= 60 s), but exact LDA in the rank-deficient regime (fewer training trials than channels, (a))
+reaches about 220x with 2 threads (about 165x on one) against the target of >= 300x.
 scikit-learn's svd solver rescales every channel by the training fold's pooled std, so the
 per-fold std must enter every fold's solution; the null-space path confines it to a small
-(C-2k+4)-square oblique system per fold and shares one factorisation of the pair's Helmert Gram
-across the k folds (~12 us per fold and core, 10x less than a per-fold Gram + Cholesky). What
-remains on the CPU is split between small-matrix LAPACK per (pair, time) and ~300 eager torch
-operations per chunk of folds; on the GPU the same code runs as one call per block of ~4,000
-pair-times.
+(C-2k+4)-square oblique system per fold, shares one factorisation of the pair's Helmert Gram
+across the k folds and sends one vector per fold through the pair's (2k-2) x C operator (~9 us
+per fold and core, 14x less than a per-fold Gram + Cholesky). What remains on the CPU is split
+between small-matrix LAPACK per (pair, time) and a few hundred eager torch operations per chunk;
+on the GPU the same code runs as one call per block of ~4,000 pair-times.
 
 """
 

@@ -24,7 +24,7 @@ BENCHES = {
     "estimate": "bench_estimate.py",
 }
 # written by benchmarks/gpu_check.sh on a GPU machine (copied from its $OUT), not by run_all
-GPU_FRAGMENTS = {"eeg_cuda": "bench_eeg.py --device cuda", "distances_cuda": "bench_distances.py --device cuda"}
+GPU_FRAGMENTS = ("eeg_cuda", "distances_cuda")
 GPU_HEADER = """## GPU (NVIDIA H200)
 
 Produced by `benchmarks/gpu_check.sh` at commit 9d0cf24, which also ran the 14 EEG CUDA tests
@@ -80,13 +80,11 @@ def main() -> int:
             print("$", " ".join(cmd), flush=True)
             subprocess.run(cmd, check=True, cwd=ROOT)
     parts = [HEADER]
-    for name in list(BENCHES) + list(GPU_FRAGMENTS):
-        fragment = HERE / "results" / f"{name}.md"
-        if fragment.exists():
-            if name == next(iter(GPU_FRAGMENTS)):
-                parts.append(GPU_HEADER)
-            parts.append(fragment.read_text().strip().replace("## ", "### ", 1) + "\n\n"
-                         if name in GPU_FRAGMENTS else fragment.read_text().strip() + "\n\n")
+    results = HERE / "results"
+    parts += [(results / f"{n}.md").read_text().strip() + "\n\n" for n in BENCHES if (results / f"{n}.md").exists()]
+    gpu = [(results / f"{n}.md").read_text().strip() for n in GPU_FRAGMENTS if (results / f"{n}.md").exists()]
+    if gpu:   # one section: the fragments' own headings become subsections
+        parts += [GPU_HEADER] + [g.replace("## ", "### ", 1) + "\n\n" for g in gpu]
     (ROOT / "BENCHMARKS.md").write_text("".join(parts))
     print("wrote", ROOT / "BENCHMARKS.md")
     return 0

@@ -240,12 +240,17 @@ def test_cv_euclidean_is_unbiased_without_signal():
     assert abs(d[np.triu_indices(4, 1)].mean()) < 0.05 and (d < 0).any()
 
 
-def test_planted_signal_recovered_only_in_window():
-    rng = np.random.default_rng(7)
-    n_cond, k, C, T = 4, 10, 6, 20
+def planted_window(k, n_cond=4, C=6, T=20, seed=7):
+    """Seeded epochs whose condition pattern is present only at time points 8..11."""
+    rng = np.random.default_rng(seed)
     labels = np.repeat(np.arange(n_cond), k)
     X = rng.standard_normal((n_cond * k, C, T))
     X[:, :, 8:12] += 1.5 * rng.standard_normal((n_cond, C, 1))[labels]
+    return X, labels
+
+
+def test_planted_signal_recovered_only_in_window():
+    X, labels = planted_window(k=10)
     for method, inside, outside in [("lda", 0.8, 0.5), ("cv_euclidean", 0.5, 0.0)]:
         mt = eeg_rdm(X, labels, method=method).mean_timecourse()
         assert mt[8:12].min() > inside

@@ -11,7 +11,7 @@ import torch
 from rdm_widgets.demo import demo_path
 from rdm_widgets.eeg import _lda, eeg_rdm
 from rdm_widgets.eeg._lda import lda_loo_decisions
-from test_eeg import make_data, numpy_cv_distance, sklearn_rdm
+from test_eeg import make_data, numpy_cv_distance, planted_window, sklearn_rdm
 from test_eeg_lda import all_pairs, avg_referenced, sklearn_loo
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (run on a GPU machine)")
@@ -98,11 +98,7 @@ def test_cuda_cv_euclidean_matches_numpy():
 
 def test_cuda_pseudo_trials_planted_signal_and_cpu_agreement():
     """Pseudo-trials on CUDA: same random assignment as on the CPU, signal only in its window."""
-    rng = np.random.default_rng(7)
-    n_cond, k, C, T = 4, 20, 6, 20
-    labels = np.repeat(np.arange(n_cond), k)
-    X = rng.standard_normal((n_cond * k, C, T))
-    X[:, :, 8:12] += 1.5 * rng.standard_normal((n_cond, C, 1))[labels]
+    X, labels = planted_window(k=20)
     gpu = eeg_rdm(X, labels, pseudo_trials=5, random_state=0, device="cuda")
     cpu = eeg_rdm(X, labels, pseudo_trials=5, random_state=0)
     np.testing.assert_allclose(gpu.data, cpu.data, atol=1e-12)

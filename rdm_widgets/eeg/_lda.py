@@ -174,10 +174,10 @@ def _use_null_space(k: int, c: int) -> bool:
 def _bytes_per_pair_time(k: int, c: int, device="cpu") -> int:
     """Rough peak memory of one pair-time in _block_decisions (sizes the blocks)."""
     common = 8 * k * c * 12
-    if 2 * k - 2 <= c and _use_null_space(k, c) and torch.device(device).type != "cpu":
-        m0, q = 2 * k - 2, c - 2 * k + 4    # (N, k, C) work and (N, 2k, C) scratch arrays, Grams, (N, k, q, q)
-        return 8 * (24 * k * c + 4 * m0 * m0 + (q - 2) ** 2 * c + 2 * k * q * q)
     if 2 * k - 2 <= c and _use_null_space(k, c):
+        if torch.device(device).type != "cpu":  # one chunk per block
+            m0, q = 2 * k - 2, c - 2 * k + 4    # (N, k, C) work and (N, 2k, C) scratch, Grams, (N, k, q, q)
+            return 8 * (24 * k * c + 4 * m0 * m0 + (q - 2) ** 2 * c + 2 * k * q * q)
         # the work runs in _NULL_CHUNK pieces; blocks of <= 16 chunks keep the gathered trials in cache
         return max(common, _BLOCK_BYTES // (16 * _NULL_CHUNK))
     if 2 * k - 2 <= c:  # per-fold contrasts (k, m, C) twice, Grams and factors (k, m, m) x 3

@@ -1,16 +1,24 @@
 """Benchmark of the cost estimates: predicted vs measured time and peak RAM of real runs.
 
-For each job the estimate is computed first in this process (:mod:`rdm_widgets.estimate`,
-including its calibration), then the job runs in its own subprocess so that its peak RSS is
-its own:
+For each job the estimate is computed first in a fresh subprocess (:mod:`rdm_widgets.estimate`,
+including its calibrations, as ``rdm-widgets estimate`` does), then the job runs in its own
+fresh subprocess so that its peak RSS is its own:
 
 - ``create_rdms`` (correlation) on synthetic per-stimulus ``.npz`` folders of two sizes,
-  written to a temporary folder first (so they are in the OS cache, as the calibration assumes);
-- ``eeg_rdm`` on synthetic epochs of two sizes (exact LDA, rank-deficient and full-rank
-  regimes) and one crossnobis run with pseudo-trials (the flop-counted path).
+  written to a temporary folder first (so they are in the OS cache, as the calibration
+  assumes), and the first run in a fresh process (no warm-up);
+- ``tiled_rdm`` with ``tile_size`` 8, 64 and 1024 (per-tile overhead vs GEMMs);
+- ``eeg_rdm`` on synthetic epochs: exact LDA in its three regimes (rank-deficient, full-rank,
+  average-referenced) with few and many time points, ``lda_shrinkage`` with pseudo-trials and
+  4 folds, crossnobis with pseudo-trials and permutations, cv_euclidean with pseudo-trials and
+  many time points.
 
-Measured peak RAM is the subprocess's peak RSS minus its RSS just before the job (after a tiny
-warm-up run of the same code path, so that library code and thread pools are not counted).
+All jobs run side by side in one run (one subprocess each, one after the other); the table
+records predicted and measured wall time, CPU time and peak RAM of each.
+
+Measured peak RAM is the subprocess's peak RSS during the job (reset just before it with
+``/proc/self/clear_refs``) minus its RSS just before the job (after a tiny warm-up run of the
+same code path, so that library code and thread pools are not counted).
 
 Usage::
 
@@ -21,8 +29,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import pickle
 import platform
-import resource
 import subprocess
 import sys
 import tempfile
@@ -35,24 +43,46 @@ HERE = Path(__file__).resolve().parent
 
 
 def jobs(quick: bool) -> list[dict]:
+    """The kinds of job the panels and the CLI offer, small and large (quick: about half the size)."""
     s = 2 if quick else 1
+    lda = dict(method="lda")
     return [
+        # DNN RDMs in memory (the Create RDMs panel, `rdm-widgets create`)
+        dict(name="create_rdms, first run in a fresh process", kind="rdm", n=300, dims=[4096, 9216],
+             fresh=True),
         dict(name="create_rdms small", kind="rdm", n=500 // s, dims=[4096, 9216]),
         dict(name="create_rdms large", kind="rdm", n=2000 // s, dims=[16384, 4096, 1000]),
-        dict(name="eeg_rdm lda, rank-deficient", kind="eeg", n_cond=8, k=20, C=64, T=30 // s,
-             options={}),
-        dict(name="eeg_rdm lda, full-rank", kind="eeg", n_cond=12, k=50, C=32, T=40 // s, options={}),
-        dict(name="eeg_rdm crossnobis, pseudo-trials", kind="eeg", n_cond=20, k=20, C=32, T=60 // s,
+        # out-of-core RDMs (`rdm-widgets tiled-rdm`): per-tile overhead vs compute
+        dict(name="tiled_rdm tile_size=8", kind="tiled", n=800 // s, d=64, tile=8),
+        dict(name="tiled_rdm tile_size=64", kind="tiled", n=3000 // s, d=256, tile=64),
+        dict(name="tiled_rdm tile_size=1024", kind="tiled", n=8000 // s, d=1024, tile=1024),
+        # EEG decoding (the EEG panel, `rdm-widgets eeg`)
+        dict(name="eeg lda rank-deficient, few times", kind="eeg", n_cond=8, k=20, C=64, T=10, options=lda),
+        dict(name="eeg lda rank-deficient, many times", kind="eeg", n_cond=8, k=20, C=64, T=400 // s,
+             options=lda),
+        dict(name="eeg lda full-rank, few times", kind="eeg", n_cond=12, k=50, C=32, T=10, options=lda),
+        dict(name="eeg lda full-rank, many times", kind="eeg", n_cond=12, k=50, C=32, T=300 // s, options=lda),
+        dict(name="eeg lda average-referenced, few times", kind="eeg", n_cond=4, k=44, C=64, T=10,
+             avg_ref=True, options=lda),
+        dict(name="eeg lda average-referenced, many times", kind="eeg", n_cond=4, k=44, C=64, T=600 // s,
+             avg_ref=True, options=lda),
+        dict(name="eeg lda_shrinkage, pseudo-trials", kind="eeg", n_cond=12, k=40, C=32, T=100 // s,
+             options=dict(method="lda_shrinkage", pseudo_trials=8, cv=4)),
+        dict(name="eeg crossnobis, pseudo-trials", kind="eeg", n_cond=20, k=20, C=32, T=60 // s,
              options=dict(method="crossnobis", pseudo_trials=5, n_permutations=4, random_state=0)),
+        dict(name="eeg cv_euclidean, pseudo-trials, many times", kind="eeg", n_cond=40, k=20, C=64, T=500 // s,
+             options=dict(method="cv_euclidean", pseudo_trials=5, random_state=0)),
     ]
 
 
 def describe(job: dict) -> str:
     if job["kind"] == "rdm":
         return f"N={job['n']}, D={job['dims']}, per-stimulus npz, correlation"
+    if job["kind"] == "tiled":
+        return f"N={job['n']}, D={job['d']}, tile {job['tile']}, correlation, array in memory"
     opts = ", ".join(f"{k}={v}" for k, v in job["options"].items() if k != "random_state")
     return (f"{job['n_cond']} cond x {job['k']} trials x {job['C']} ch x {job['T']} times"
-            + (f", {opts}" if opts else ", lda loo"))
+            + (", avg-ref" if job.get("avg_ref") else "") + (f", {opts}" if opts else ""))
 
 
 def make_eeg(job: dict):
@@ -60,7 +90,13 @@ def make_eeg(job: dict):
     labels = np.repeat(np.arange(job["n_cond"]), job["k"])
     x = rng.standard_normal((len(labels), job["C"], job["T"]))
     x[:, :, job["T"] // 3:] += 0.5 * rng.standard_normal((job["n_cond"], job["C"], 1))[labels]
+    if job.get("avg_ref"):
+        x -= x.mean(axis=1, keepdims=True)
     return x, labels
+
+
+def make_tiled(job: dict):
+    return np.random.default_rng(0).standard_normal((job["n"], job["d"])).astype(np.float32)
 
 
 def write_features(job: dict, folder: Path) -> None:
@@ -71,9 +107,20 @@ def write_features(job: dict, folder: Path) -> None:
                  **{f"layer_{j}": rng.standard_normal((1, d)).astype(np.float32) for j, d in enumerate(job["dims"])})
 
 
-def _rss() -> int:
-    with open("/proc/self/statm") as fh:
-        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+def _status(field: str) -> int:
+    """``VmRSS`` / ``VmHWM`` (peak RSS) of this process in bytes (Linux)."""
+    with open("/proc/self/status") as fh:
+        return next(int(line.split()[1]) * 1024 for line in fh if line.startswith(field + ":"))
+
+
+def _reset_peak() -> bool:
+    """Reset this process's peak RSS to its current RSS (Linux ``clear_refs``); False if not possible."""
+    try:
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")
+        return True
+    except OSError:
+        return False
 
 
 def child(job: dict) -> None:
@@ -87,16 +134,43 @@ def child(job: dict) -> None:
         tiny = make_eeg(dict(job, n_cond=2, T=2))
         rdm_widgets.eeg_rdm(*tiny, **job["options"])
         run = lambda: rdm_widgets.eeg_rdm(x, labels, **job["options"])  # noqa: E731
+    elif job["kind"] == "tiled":
+        x = make_tiled(job)
+        rdm_widgets.tiled_rdm(x[:16, :8], Path(job["out"]) / "warm", tile_size=8)
+        run = lambda: rdm_widgets.tiled_rdm(x, Path(job["out"]) / "store", tile_size=job["tile"])  # noqa: E731
     else:
-        rdm_widgets.RDMCreator().compute_rdms({f"l{j}": np.ones((8, 16)) * np.arange(8)[:, None] ** j
-                                               for j in (1, 2)})
+        if not job.get("fresh"):
+            rdm_widgets.RDMCreator().compute_rdms({f"l{j}": np.ones((8, 16)) * np.arange(8)[:, None] ** j
+                                                   for j in (1, 2)})
         run = lambda: rdm_widgets.RDMCreator().create_rdms(job["folder"], job["out"])  # noqa: E731
-    before = _rss()
+    _reset_peak()        # the peak of the imports and the warm-up is not the job's
+    before = _status("VmRSS")
     t0, c0 = time.perf_counter(), time.process_time()
     run()
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - before
+    peak = _status("VmHWM") - before
     print(json.dumps({"wall": wall, "cpu": cpu, "peak": max(peak, 0)}))
+
+
+def estimate(job: dict) -> tuple:
+    """(CostEstimate, seconds it took, its calibrations included) of one job, in this process."""
+    from rdm_widgets.estimate import estimate_eeg_rdm, estimate_features, estimate_tiled
+
+    data = make_eeg(job) if job["kind"] == "eeg" else None
+    t0 = time.perf_counter()
+    if job["kind"] == "tiled":
+        est = estimate_tiled(job["n"], job["d"], tile_size=job["tile"])
+    elif job["kind"] == "rdm":
+        est = estimate_features(job["folder"])
+    else:
+        est = estimate_eeg_rdm(*data, **job["options"])
+    return est, time.perf_counter() - t0
+
+
+def cpu_ratio(est, got: dict) -> float:
+    """Measured CPU seconds / predicted seconds on an idle core (the prediction without the
+    machine's load, ``work['contention']``): the model's accuracy apart from the other jobs."""
+    return got["cpu"] / (est.seconds / est.work.get("contention", 1.0))
 
 
 def main() -> None:
@@ -106,7 +180,9 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1,
                     help="torch threads for the estimates and the jobs (default 1: on a shared 2-core "
                          "machine more threads spin against other jobs and timings vary tenfold)")
+    ap.add_argument("--only", nargs="*", help="run only the jobs whose name contains one of these")
     ap.add_argument("--child", help=argparse.SUPPRESS)
+    ap.add_argument("--estimate", help=argparse.SUPPRESS)
     args = ap.parse_args()
     import torch
 
@@ -114,32 +190,42 @@ def main() -> None:
     if args.child:
         child(json.loads(args.child))
         return
+    if args.estimate:
+        print(pickle.dumps(estimate(json.loads(args.estimate))).hex())
+        return
 
-    from rdm_widgets.estimate import calibrate, estimate_eeg_rdm, estimate_features, format_bytes
+    from rdm_widgets.estimate import calibrate, format_bytes
 
     load = os.getloadavg()[0]
     cal = calibrate()
     rows = []
+    selected = [j for j in jobs(args.quick) if not args.only or any(o in j["name"] for o in args.only)]
     with tempfile.TemporaryDirectory(prefix="bench_estimate_") as tmp:
-        for i, job in enumerate(jobs(args.quick)):
-            t0 = time.perf_counter()
-            if job["kind"] == "rdm":
+        for i, job in enumerate(selected):
+            if job["kind"] == "tiled":
+                job["out"] = str(Path(tmp) / f"tiled_{i}")
+            elif job["kind"] == "rdm":
                 job["folder"], job["out"] = str(Path(tmp) / f"feats_{i}"), str(Path(tmp) / f"rdms_{i}")
                 write_features(job, Path(job["folder"]))
-                t0 = time.perf_counter()
-                est = estimate_features(job["folder"])
-            else:
-                est = estimate_eeg_rdm(*make_eeg(job), **job["options"])
-            t_est = time.perf_counter() - t0
+            # the estimate in a fresh process too (as `rdm-widgets estimate`): its calibrations
+            # then meet the state a fresh run meets, not the allocator state earlier jobs left
+            out = subprocess.run([sys.executable, __file__, "--threads", str(args.threads),
+                                  "--estimate", json.dumps(job)], check=True,
+                                 capture_output=True, text=True, cwd=HERE.parent)
+            est, t_est = pickle.loads(bytes.fromhex(out.stdout.strip().splitlines()[-1]))
             out = subprocess.run([sys.executable, __file__, "--threads", str(args.threads),
                                   "--child", json.dumps(job)], check=True,
                                  capture_output=True, text=True, cwd=HERE.parent)
             got = json.loads(out.stdout.strip().splitlines()[-1])
             rows.append((job, est, t_est, got))
             print(f"{job['name']}: predicted {est.seconds:.2f} s, measured {got['wall']:.2f} s "
-                  f"(CPU {got['cpu']:.2f} s), ratio {got['wall'] / est.seconds:.2f}; peak RAM predicted "
+                  f"(CPU {got['cpu']:.2f} s), ratio {got['wall'] / est.seconds:.2f}, CPU ratio "
+                  f"{cpu_ratio(est, got):.2f}; peak RAM predicted "
                   f"{format_bytes(est.peak_bytes)}, measured {format_bytes(got['peak'])}", flush=True)
     load_end = os.getloadavg()[0]
+    walls = [got["wall"] / est.seconds for _, est, _, got in rows]
+    cpus = [cpu_ratio(est, got) for _, est, _, got in rows]
+    rams = [got["peak"] / max(est.peak_bytes, 1) for _, est, _, got in rows]
 
     lines = [
         "## Cost estimates (`bench_estimate.py`)",
@@ -150,19 +236,31 @@ def main() -> None:
         f"took {cal['seconds']:.2f} s: GEMM float32 {cal['gemm_float32'] / 1e9:.0f} GFLOP/s, float64 "
         f"{cal['gemm_float64'] / 1e9:.0f} GFLOP/s, npz read {cal['read'] / 1e9:.1f} GB/s.",
         "",
-        "Each estimate is computed in this process, then the job runs in a fresh subprocess after "
-        "a tiny warm-up run of the same code path (measured peak RAM = its peak RSS minus its RSS "
-        "before the job). Ratio = measured / predicted; the estimates aim at a factor ~2 (0.5-2).",
+        "Each estimate is computed in a fresh subprocess (its calibrations included: 'estimate "
+        "took'), then the job runs in a fresh subprocess after a tiny warm-up run of the same code path, "
+        "except the 'first run' job (measured peak RAM = its peak RSS during the job, reset with "
+        "`/proc/self/clear_refs`, minus its RSS before). Ratio = measured / predicted; the target "
+        "is 0.5-2. 'Load factor' is `contention()` when the estimate was made (the predicted "
+        "seconds include it); CPU ratio = measured CPU seconds / (predicted / load factor), the "
+        "model's accuracy apart from the other jobs on the machine.",
         "",
-        "| job | sizes | estimate took (s) | predicted (s) | measured wall (s) | **wall ratio** | "
-        "measured CPU (s) | predicted peak RAM | measured peak RAM | RAM ratio |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        f"**Wall ratio {min(walls):.2f}-{max(walls):.2f}** over {len(rows)} jobs (CPU ratio "
+        f"{min(cpus):.2f}-{max(cpus):.2f}; peak RAM ratio {min(rams):.2f}-{max(rams):.2f}). Before the "
+        "per-unit calibration (issue 14, same jobs, estimates of commit b9a5c28) the wall ratio was "
+        "0.36-717: tiled_rdm tile_size=8 717 and tile_size=64 18 (no cost per tile), "
+        "cv_euclidean 13 and crossnobis 5.6 (flop counts at small-product rates), exact LDA "
+        "0.36-0.48 (tiny 2-condition calibration), the first create_rdms 2.9.",
+        "",
+        "| job | sizes | estimate took (s) | load factor | predicted (s) | measured wall (s) | **wall ratio** | "
+        "measured CPU (s) | CPU ratio | predicted peak RAM | measured peak RAM | RAM ratio |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for job, est, t_est, got in rows:
         regime = f" ({est.regime})" if est.regime else ""
         lines.append(
-            f"| {job['name']}{regime} | {describe(job)} | {t_est:.2f} | {est.seconds:.2f} | {got['wall']:.2f} | "
-            f"**{got['wall'] / est.seconds:.2f}** | {got['cpu']:.2f} | {format_bytes(est.peak_bytes)} | "
+            f"| {job['name']}{regime} | {describe(job)} | {t_est:.2f} | {est.work.get('contention', 1.0):.2f} | "
+            f"{est.seconds:.2f} | {got['wall']:.2f} | **{got['wall'] / est.seconds:.2f}** | {got['cpu']:.2f} | "
+            f"{cpu_ratio(est, got):.2f} | {format_bytes(est.peak_bytes)} | "
             f"{format_bytes(got['peak'])} | {got['peak'] / max(est.peak_bytes, 1):.2f} |")
     lines.append("")
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)

@@ -15,22 +15,24 @@ eeg_rdm
 compare_rdms, noise_ceiling, rsa_timecourse
     Representational similarity analysis.
 """
-from ._progress import Cancelled
+from ._progress import Cancelled, LineProgress
 from .batch import create_rdms_many
 from .creator import RDMCreator
 from .distances import available_distances, pairwise_distances, register_distance
-from .eeg import TimeResolvedRDM, eeg_rdm, eeg_rdms
-from .estimate import CostEstimate, estimate_eeg, estimate_eeg_rdm, estimate_features, estimate_rdms
+from .eeg import Epochs, TimeResolvedRDM, UnbalancedTrialsWarning, eeg_rdm, eeg_rdms, read_epochs
+from .estimate import (CostEstimate, estimate_eeg, estimate_eeg_rdm, estimate_features, estimate_rdms,
+                       estimate_tiled)
 from .features import FeatureSource, open_features
 from .rdm import LayerRDM, load_rdm_stack, load_rdms
-from .ondisk import OnDiskRDM
-from .rsa import RSAResult, compare_rdms, leave_one_subject_out, noise_ceiling, rsa_timecourse
-from .tiled import tiled_rdm
-
-__version__ = "0.1.0"
+from .model_rsa import RSATable, model_brain_table, rsa_timecourse_test
+from .rdm_files import RDMSet, read_rdm_file
+from .rsa import NoiseCeiling, RSAResult, compare_rdms, leave_one_subject_out, noise_ceiling, rsa_timecourse
+from .tiled import OnDiskRDM, tiled_rdm
+from ._version import __version__
 
 __all__ = [
     "Cancelled",
+    "LineProgress",
     "RDMCreator",
     "create_rdms_many",
     "LayerRDM",
@@ -44,16 +46,26 @@ __all__ = [
     "eeg_rdm",
     "eeg_rdms",
     "TimeResolvedRDM",
+    "read_epochs",
+    "UnbalancedTrialsWarning",
+    "Epochs",
     "compare_rdms",
     "noise_ceiling",
     "leave_one_subject_out",
     "rsa_timecourse",
     "RSAResult",
+    "NoiseCeiling",
+    "model_brain_table",
+    "RSATable",
+    "rsa_timecourse_test",
+    "read_rdm_file",
+    "RDMSet",
     "CostEstimate",
     "estimate_rdms",
     "estimate_features",
     "estimate_eeg",
     "estimate_eeg_rdm",
+    "estimate_tiled",
     "tiled_rdm",
     "OnDiskRDM",
     "__version__",

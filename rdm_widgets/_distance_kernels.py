@@ -11,7 +11,12 @@ import warnings
 import numpy as np
 import torch
 
+from ._covariance import ledoit_wolf_shrinkage
+from ._distance_scaling import common_scale, global_exponent, mul_pow2_, rescale_rows_, unscale_
 from ._validate import check_finite
+
+__all__ = ["all_finite", "working_copy", "as_result", "custom_pair", "custom_blocks", "check_x",
+           "symmetrize_"]
 
 #: elements per row chunk of the preprocessing pass (bounds its temporary memory)
 _PREP_ELEMENTS = 1 << 22
@@ -64,13 +69,67 @@ def _source(x) -> torch.Tensor:
         return torch.as_tensor(x)
 
 
-def _all_finite(t: torch.Tensor) -> bool:
+def all_finite(t: torch.Tensor) -> bool:
     # a sum is NaN/inf if any element is (one fast reduction; row sums vectorise far better
     # than a full one on CPU); only a non-finite sum (maybe mere overflow) needs the exact,
     # much slower elementwise test
     if t.dtype.is_floating_point and not bool(torch.isfinite(t.sum(dim=-1)).all()):
         return bool(torch.isfinite(t).all())
     return True
+
+
+def as_result(value, shape, what: str) -> torch.Tensor:
+    """``value`` as a tensor, checked to have ``shape`` and only finite values.
+
+    Parameters
+    ----------
+    value : array-like
+        What a custom distance returned.
+    shape : tuple of int
+        The expected shape, e.g. ``(k, k)``.
+    what : str
+        Names the producer in the error message.
+
+    Raises
+    ------
+    ValueError
+        Wrong shape, or NaN / inf values.
+    """
+    value = torch.as_tensor(value)
+    if tuple(value.shape) != tuple(shape):
+        raise ValueError(f"{what} returned an array of shape {tuple(value.shape)}; expected "
+                         f"{tuple(shape)}.")
+    if not bool(torch.isfinite(value).all()):
+        raise ValueError(f"{what} returned NaN or inf values (shape {tuple(shape)}).")
+    return value
+
+
+def custom_pair(func, a: torch.Tensor, b, name: str) -> tuple:
+    """A custom distance on two row blocks: ``func`` is called once on ``cat(a, b)``.
+
+    Parameters
+    ----------
+    func : callable
+        ``func(x (k, D)) -> (k, k)``, pairwise (entry (i, j) depends on rows i and j only).
+    a : torch.Tensor, (Na, D)
+    b : torch.Tensor, (Nb, D) or None
+        None: the diagonal block (``func(a)`` alone).
+    name : str
+        The distance's name, for error messages.
+
+    Returns
+    -------
+    (torch.Tensor, torch.Tensor or None)
+        The (Na, Nb) block ``a`` x ``b`` and the (Nb, Na) block ``b`` x ``a`` (custom
+        results are not symmetrised); with ``b=None`` the (Na, Na) block and None.
+    """
+    sub = a if b is None else torch.cat([a, b])
+    k = sub.shape[0]
+    val = as_result(func(sub), (k, k), f"Custom distance {name!r} (on a block of {k} rows)")
+    if b is None:
+        return val, None
+    na = a.shape[0]
+    return val[:na, na:], val[na:, :na]
 
 
 def _too_large(x, dtype):
@@ -80,7 +139,7 @@ def _too_large(x, dtype):
                      "Use dtype='float64' or rescale the features.")
 
 
-def _working_copy(x, preprocess, device, dtype, overwrite=False, col_mean=None) -> torch.Tensor:
+def working_copy(x, preprocess, device, dtype, overwrite=False, col_mean=None) -> torch.Tensor:
     """Preprocessed (N, D) copy of ``x`` in ``dtype`` on ``device``, built row chunk by chunk.
 
     With ``overwrite`` and ``x`` already contiguous in ``dtype`` on ``device`` (and writeable),
@@ -109,7 +168,7 @@ def _working_copy(x, preprocess, device, dtype, overwrite=False, col_mean=None) 
         for s in range(0, n, step):
             col_mean += src[s:s + step].to(device=device, dtype=wide).sum(dim=0)
         col_mean /= n
-        if not _all_finite(col_mean):
+        if not all_finite(col_mean):
             _too_large(x, dtype)
     in_place = (overwrite and src.dtype == dtype == wide and src.device == torch.device(device)
                 and src.is_contiguous() and not (isinstance(x, np.ndarray) and not x.flags.writeable))
@@ -117,7 +176,7 @@ def _working_copy(x, preprocess, device, dtype, overwrite=False, col_mean=None) 
     for s in range(0, n, step):
         chunk = src[s:s + step].to(device=device, dtype=wide)
         values, minus = transform(chunk, col_mean)
-        if not _all_finite(chunk if minus is None or preprocess == "rank_rows" else minus):
+        if not all_finite(chunk if minus is None or preprocess == "rank_rows" else minus):
             _too_large(x, dtype)
         view = out[s:s + step]
         if minus is None:
@@ -127,9 +186,46 @@ def _working_copy(x, preprocess, device, dtype, overwrite=False, col_mean=None) 
             torch.sub(values, minus, out=view)       # no temporary chunk
         else:
             view.copy_(values - minus)
-        if wide != dtype and not _all_finite(view):  # narrowing cast overflowed
+        if wide != dtype and not all_finite(view):  # narrowing cast overflowed
             _too_large(x, dtype)
     return out
+
+
+# ----------------------------------------------------------------------------- whole RDMs
+def check_x(x):
+    """``x`` as given, checked to be a real (N, D) array or tensor with N, D >= 1."""
+    if not isinstance(x, torch.Tensor):
+        x = np.asarray(x)
+        if x.dtype.kind not in "biuf":
+            raise TypeError(f"x must hold real numbers; got an array of dtype {x.dtype}.")
+    elif x.is_complex():
+        raise TypeError("x must hold real numbers; got a complex tensor.")
+    if x.ndim != 2 or x.shape[0] < 1 or x.shape[1] < 1:
+        raise ValueError(f"x must be a 2-D (n_stimuli, n_features) array with both sizes >= 1; "
+                         f"got shape {tuple(x.shape)}. Flatten or pool the features first.")
+    return x
+
+
+def symmetrize_(out: torch.Tensor, step: int = 1024) -> None:
+    """``out = (out + out.T) / 2`` in place, one band of rows at a time (no N x N temporary)."""
+    n = out.shape[0]
+    for s in range(0, n, step):
+        e = min(s + step, n)
+        mean = (out[s:e, s:] + out[s:, s:e].T) / 2
+        out[s:e, s:] = mean
+        out[s:, s:e] = mean.T
+
+
+def custom_blocks(f, x, out, bounds, reporter, name):
+    """Fill ``out`` (N, N) from a custom ``f`` evaluated on pairs of row blocks I <= J of ``x``
+    (N, D); ``bounds`` lists the blocks' ``(start, stop)``, ``reporter`` advances per block row."""
+    for i, (si, ei) in enumerate(bounds):
+        for sj, ej in bounds[i:]:
+            ab, ba = custom_pair(f, x[si:ei], None if sj == si else x[sj:ej], name)
+            out[si:ei, sj:ej] = ab.to(out.device, out.dtype)
+            if ba is not None:
+                out[sj:ej, si:ei] = ba.to(out.device, out.dtype)
+        reporter.update(1)
 
 
 # ----------------------------------------------------------------------------- built-ins
@@ -143,8 +239,13 @@ def _zero_rows(x: torch.Tensor) -> torch.Tensor:
 
 
 def _prepare_unit_rows(x):
-    """Scale rows to unit norm in place (zero rows stay zero); returns ``x``."""
-    norms = torch.linalg.vector_norm(x, dim=1, keepdim=True)
+    """Scale rows to unit norm in place (zero rows stay zero); returns ``x``.
+
+    Rows whose norm would overflow or underflow in ``x.dtype`` are first brought into range
+    by a power of two (:func:`rdm_widgets._distance_scaling.rescale_rows_`), so that e.g. features scaled by 1e20 or 1e-25
+    give the same RDM as unscaled ones (scipy's float64 result) instead of all 1 / only 0 and 2.
+    """
+    norms = rescale_rows_(x, torch.linalg.vector_norm(x, dim=1, keepdim=True))
     return x.div_(norms.clamp_min_(torch.finfo(x.dtype).tiny))
 
 
@@ -154,7 +255,15 @@ def _block_one_minus_dot(z, rows):
 
 
 def _prepare_sqnorms(x):
-    return x, torch.linalg.vector_norm(x, dim=1).square_()
+    """``(x, squared row norms, k)``: ``x`` (centred columns) multiplied in place by ``2**k``
+    when its squares would overflow or underflow (:func:`rdm_widgets._distance_scaling.global_exponent`); the euclidean
+    family scales linearly (``d(c x) = c d(x)``), so the blocks divide by ``2**k`` again, exactly."""
+    sq = torch.linalg.vector_norm(x, dim=1).square_()
+    k = global_exponent(x, sq)
+    if k:
+        mul_pow2_(x, k)
+        sq = torch.linalg.vector_norm(x, dim=1).square_()
+    return x, sq, k
 
 
 #: below this fraction of ``|x_i|^2 + |x_j|^2`` a Gram-trick squared distance has lost too many
@@ -182,11 +291,15 @@ def _refine_pairs_(d2, xa, xb, sqa, sqb, diag_offset=None):
     return d2
 
 
-def _block_sqeuclidean(state, rows):
-    x, sq = state
+def _block_sqeuclidean_scaled(state, rows):
+    x, sq, _ = state
     g = torch.mm(x[rows], x.T)
     d2 = g.mul_(-2).add_(sq[rows, None]).add_(sq[None, :]).clamp_min_(0)
     return _refine_pairs_(d2, x[rows], x, sq[rows], sq, diag_offset=rows.start)
+
+
+def _block_sqeuclidean(state, rows):
+    return unscale_(_block_sqeuclidean_scaled(state, rows), state[2], 2)
 
 
 # ----------------------------------------------------------------------------- cross blocks
@@ -198,14 +311,20 @@ def _cross_one_minus_dot(za, zb):
     return torch.addmm(one, za, zb.T, alpha=-1).clamp_(0, 2)
 
 
-def _cross_sqeuclidean(sa, sb):
-    (xa, sqa), (xb, sqb) = sa, sb
+def _cross_sqeuclidean_scaled(sa, sb):
+    (xa, sqa, k), (xb, sqb, _) = common_scale(sa, sb)
     d2 = torch.mm(xa, xb.T).mul_(-2).add_(sqa[:, None]).add_(sqb[None, :]).clamp_min_(0)
-    return _refine_pairs_(d2, xa, xb, sqa, sqb)
+    return _refine_pairs_(d2, xa, xb, sqa, sqb), k
+
+
+def _cross_sqeuclidean(sa, sb):
+    d2, k = _cross_sqeuclidean_scaled(sa, sb)
+    return unscale_(d2, k, 2)
 
 
 def _cross_euclidean(sa, sb):
-    return _cross_sqeuclidean(sa, sb).sqrt_()
+    d2, k = _cross_sqeuclidean_scaled(sa, sb)
+    return unscale_(d2.sqrt_(), k, 1)
 
 
 def _cross_manhattan(xa, xb):
@@ -217,7 +336,7 @@ def _cross_chebyshev(xa, xb):
 
 
 def _block_euclidean(state, rows):
-    return _block_sqeuclidean(state, rows).sqrt_()
+    return unscale_(_block_sqeuclidean_scaled(state, rows).sqrt_(), state[2], 1)
 
 
 def _block_manhattan(x, rows):
@@ -232,20 +351,23 @@ def _ledoit_wolf(gram64: torch.Tensor, n: int, p: int, sq_rows: torch.Tensor):
     """Ledoit-Wolf shrinkage and ``mu`` as in sklearn, from ``Xc'Xc`` or ``Xc Xc'``.
 
     ``||Xc'Xc||_F == ||Xc Xc'||_F`` and ``sum((X**2)'(X**2)) == sum(row_sq_norms**2)``, so
-    the same formula works from either Gram matrix.
+    the same statistics (:func:`rdm_widgets._covariance.ledoit_wolf_shrinkage`) come from
+    either Gram matrix.
     """
-    trace = float(torch.trace(gram64))
-    mu = trace / (n * p)
+    trace = float(torch.trace(gram64)) / n             # trace of the empirical covariance
     delta_ = float(gram64.square().sum()) / n ** 2
     beta_ = float(sq_rows.square().sum())
-    beta = (beta_ / n - delta_) / (p * n)
-    delta = (delta_ - 2 * mu * trace / n + p * mu ** 2) / p
-    beta = min(beta, delta)
-    return (0.0 if beta == 0 else beta / delta), mu
+    return ledoit_wolf_shrinkage(trace, delta_, beta_, n, p), trace / p
 
 
 def _prepare_mahalanobis(x):
     n, p = x.shape
+    # the distance is invariant to one common factor (the shrunk covariance scales with its
+    # square), so features whose products would overflow or underflow x.dtype (the Gram matrix
+    # below) are multiplied by a power of two first, and nothing is undone afterwards
+    k = global_exponent(x, torch.linalg.vector_norm(x, dim=1).square_())
+    if k:
+        mul_pow2_(x, k)
     sq = torch.linalg.vector_norm(x, dim=1, dtype=torch.float64).square()
     if float(sq.sum()) == 0:
         raise ValueError("mahalanobis: all stimuli have identical features; the covariance is zero.")
@@ -279,5 +401,3 @@ def _block_mahalanobis(state, rows):
     _, m, diag = state
     d2 = m[rows].mul(-2).add_(diag[rows, None]).add_(diag[None, :])
     return d2.clamp_min_(0).sqrt_()
-
-

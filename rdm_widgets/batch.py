@@ -1,14 +1,16 @@
-"""RDMs of many models at once, and the ``dask.distributed`` side of :class:`RDMCreator`.
+"""Running RDM jobs here or on a dask cluster, and the RDMs of many models at once.
 
 ::
 
     create_rdms_many({"alexnet": "feats/alexnet", "vit": "feats/vit.h5"}, "rdms", client=client)
     # -> rdms/alexnet/RDM_<layer>.npz, rdms/vit/RDM_<layer>.npz
 
-With a client every (model, layer) is one task: the worker reads that layer's features
-itself and computes the RDM with the code of a local run (``RDMCreator._iter_rdms``);
-only the (N, N) matrix travels back, and this process saves it (staged and committed
-as :meth:`RDMCreator.create_rdms` does, so a failure or cancel leaves nothing behind).
+:func:`run_jobs` computes the layers of validated jobs (:class:`~rdm_widgets._layer_rdms.LayerJob`)
+with the local loop (:func:`~rdm_widgets._layer_rdms.layer_rdms`) or, with a client, as one
+task per (job, layer): the worker reads that layer's features itself and computes the RDM
+with the same loop; only the (N, N) matrix travels back. :func:`save_jobs` saves them as
+:meth:`RDMCreator.create_rdms` does (staged and committed, so a failure or cancel leaves
+nothing behind).
 """
 from __future__ import annotations
 
@@ -19,29 +21,30 @@ from pathlib import Path
 
 import numpy as np
 
-from ._dask import client_scope
+from ._dask import client_scope, map_unordered
+from ._layer_rdms import RDMOptions, layer_rdms, plan_job, rdm_options, warn_at_caller
+from ._options import check_device
 from ._progress import ProgressReporter
-from ._validate import check_option, check_type
-from .creator import _SAVE_FORMATS, RDMCreator, _file_names, _FoldedNames, _staged
-from .distances import resolve_distance
-from .features import FeatureSource, open_features
+from ._staging import FoldedNames, check_save_format, file_names, staged
+from ._validate import check_type
+from .features import open_features
 
-__all__ = ["create_rdms_many"]
+__all__ = ["create_rdms_many", "run_jobs", "save_jobs"]
 
 
 # ------------------------------------------------------------------ cluster side
-def _layer_task(item, device, dtype, distance, name, chunk_size, pooling):
+def _layer_task(item, options: RDMOptions):
     """One cluster task: ``(LayerRDM, warnings)`` of one layer, computed on the worker."""
     (source, stimuli), layer = item
     try:
+        check_device(options.device)   # this worker must have the device too
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # e.g. skipped files: the client already warned when opening
             src = open_features(source, stimuli=stimuli)
-        creator = RDMCreator(device=device, verbose=False, dtype=dtype)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             # progress is counted on the client, one step per finished layer
-            rdm = next(creator._iter_rdms(src, distance, name, chunk_size, pooling, [layer], ProgressReporter(0)))
+            rdm = next(layer_rdms(src, options, [layer], ProgressReporter(0)))
     except Exception as err:
         if hasattr(err, "add_note"):  # Python >= 3.11; travels back with the exception
             err.add_note(f"rdm_widgets: while computing the RDM of layer {layer!r} on a dask worker")
@@ -49,66 +52,97 @@ def _layer_task(item, device, dtype, distance, name, chunk_size, pooling):
     return rdm, [w.message for w in caught]
 
 
-def _worker_sources(client, features, src: FeatureSource, layers: list) -> list:
-    """Per layer, ``(source, stimuli)`` from which a worker opens the features itself."""
-    if src.kind == "arrays":
-        # in-memory features: each task gets its own layer's array, sent once to the cluster
-        futures = client.scatter([src._arrays[layer] for layer in layers], hash=False)
-        return [({layer: f}, src.stimuli) for layer, f in zip(layers, futures)]
-    if isinstance(features, (str, os.PathLike)):
-        # absolute: a worker's working directory may differ (on a shared file system the path is the same)
-        source = str(Path(features).expanduser().resolve())
-    elif isinstance(features, (list, tuple)):
-        source = [str(Path(p).expanduser().resolve()) for p in features]
-    else:  # a FeatureSource over files: it only holds paths and shapes
-        source = client.scatter(src, hash=False)
-    return [(source, None)] * len(layers)
-
-
-def cluster_rdms(client, creator: RDMCreator, jobs: list, distance, name: str, chunk_size, pooling, progress):
-    """Yield ``(job_index, LayerRDM)`` as tasks finish, one task per (job, layer).
-
-    Parameters
-    ----------
-    client : distributed.Client
-    creator : RDMCreator
-        Device, dtype and verbosity of the run.
-    jobs : list of (features, FeatureSource, list of str)
-        What the user passed, its opened source and the validated layers.
-    distance, name, chunk_size, pooling
-        As validated by ``RDMCreator._validate``.
-    progress : callable or None
-        ``progress(done, total)`` over layers, called after the consumer has handled
-        each RDM; may raise :class:`rdm_widgets.Cancelled`.
-
-    Notes
-    -----
-    Close the generator (``contextlib.closing``) so that an error or cancel in the
-    consumer cancels the remaining tasks at once.
-    """
-    from ._dask import map_unordered
-
+def _cluster_rdms(client, jobs: list, options: RDMOptions, progress, verbose: bool):
+    """``run_jobs`` on a cluster: one task per (job, layer), yielded as tasks finish."""
     tasks = []  # (job, layer, worker source)
-    for j, (features, src, layers) in enumerate(jobs):
-        tasks += [(j, layer, s) for layer, s in zip(layers, _worker_sources(client, features, src, layers))]
-    # a registered name travels as its spec: distances registered here need not exist on the workers
-    dist = resolve_distance(distance)[1] if isinstance(distance, str) else distance
+    for j, job in enumerate(jobs):
+        # in-memory arrays are sent once per layer; files travel as absolute paths
+        sources = job.source.worker_sources(job.layers, lambda items: client.scatter(items, hash=False))
+        tasks += [(j, layer, s) for layer, s in zip(job.layers, sources)]
+    # options.distance carries its spec: distances registered here need not exist on the workers
     items = [(s, layer) for _, layer, s in tasks]
-    args = (str(creator.device), creator.dtype, dist, name, chunk_size, pooling)
-    with ProgressReporter(len(tasks), progress, creator.verbose, "RDMs") as rep, \
-            contextlib.closing(map_unordered(client, _layer_task, items, *args)) as done:
+    with ProgressReporter(len(tasks), progress, verbose, "RDMs") as rep, \
+            contextlib.closing(map_unordered(client, _layer_task, items, options)) as done:
         for i, (rdm, caught) in done:
             j, layer, _ = tasks[i]
-            src = jobs[j][1]
+            src = jobs[j].source
             if rdm.stimuli != src.stimuli:
                 raise RuntimeError(f"The workers read other stimuli for layer {layer!r} of {src.source} "
                                    f"({rdm.n_stimuli}) than this process ({src.n_stimuli}). The features must "
                                    "be the same files on the workers (a shared file system).")
             rdm.meta["source"] = src.source  # as given here (the workers got an absolute path)
             for w in caught:
-                warnings.warn(w, stacklevel=3)
+                warn_at_caller(w)
             yield j, rdm
             rep.update(1)
+
+
+def run_jobs(jobs: list, options: RDMOptions, client=None, progress=None, verbose: bool = False):
+    """Yield ``(job_index, LayerRDM)`` for every layer of every job.
+
+    Parameters
+    ----------
+    jobs : list of LayerJob
+        Validated feature sets (:func:`~rdm_widgets._layer_rdms.plan_job`).
+    options : RDMOptions
+    client : distributed.Client or None
+        None: computed here, job after job, layer after layer. A client: one task per
+        (job, layer), yielded in the order they finish.
+    progress : callable or None
+        ``progress(done, total)``: here over file reads plus distance blocks, on a cluster
+        over layers (called after the consumer has handled each RDM); may raise
+        :class:`rdm_widgets.Cancelled`.
+    verbose : bool
+        Show a tqdm bar.
+
+    Notes
+    -----
+    Close the generator (``contextlib.closing``) so that an error or cancel in the
+    consumer cancels the remaining cluster tasks at once.
+    """
+    if client is not None:
+        yield from _cluster_rdms(client, jobs, options, progress, verbose)
+        return
+    with ProgressReporter(sum(job.units for job in jobs), progress, verbose, "RDMs") as rep:
+        for j, job in enumerate(jobs):
+            for rdm in layer_rdms(job.source, options, job.layers, rep):
+                yield j, rdm
+
+
+def save_jobs(jobs: list, folders: list, options: RDMOptions, save_format: str, overwrite: bool, *,
+              client=None, progress=None, verbose: bool = False) -> list:
+    """Compute every job and save its RDMs into its folder, all or nothing.
+
+    Parameters
+    ----------
+    jobs : list of LayerJob
+    folders : list of (str, Path or None)
+        One output folder per job (None: a new timestamped folder in the working directory).
+    options : RDMOptions
+    save_format : {'npz', 'pt'}
+        Validated (:func:`~rdm_widgets._staging.check_save_format`).
+    overwrite : bool
+        Replace existing RDM files (otherwise ``FileExistsError`` before anything is computed).
+    client : distributed.Client, str or None
+        Resolved first, so that a bad client fails before any folder is made.
+    progress, verbose
+        As in :func:`run_jobs`.
+
+    Returns
+    -------
+    list of str
+        The folders holding the files. They are committed one after the other only once
+        every RDM of every job has been computed.
+    """
+    names = [file_names(job.layers, save_format) for job in jobs]
+    with contextlib.ExitStack() as stack:
+        resolved = stack.enter_context(client_scope(client))
+        staging = [stack.enter_context(staged(folder, list(n.values()), overwrite))
+                   for folder, n in zip(folders, names)]
+        with contextlib.closing(run_jobs(jobs, options, resolved, progress, verbose)) as done:
+            for j, rdm in done:
+                rdm.save(staging[j][1] / names[j][rdm.layer], format=save_format)
+    return [str(folder) for folder, _ in staging]
 
 
 # ------------------------------------------------------------------ many models
@@ -118,7 +152,7 @@ def _check_models(features) -> dict:
                         "{model_name: feature_path}.")
     if not features:
         raise ValueError("Invalid value for 'features': an empty dict. Give at least one model.")
-    taken = _FoldedNames()
+    taken = FoldedNames()
     for model in features:
         bad = (not isinstance(model, str) or not model.strip() or model in (".", "..")
                or any(c in model for c in '/\\\0') or model.startswith("."))
@@ -178,35 +212,17 @@ def create_rdms_many(features, save_root, *, client=None, save_format="npz", dis
     """
     _check_models(features)
     root = Path(check_type("save_root", save_root, (str, Path, os.PathLike))).expanduser()
-    save_format = check_option("save_format", save_format, _SAVE_FORMATS)
+    save_format = check_save_format(save_format)
     check_type("overwrite", overwrite, (bool, np.bool_))
     if isinstance(layers, dict):
         unknown = [m for m in layers if m not in features]
         if unknown:
             raise ValueError(f"'layers' names model(s) {unknown} that are not in 'features' "
                              f"({list(features)}).")
-    creator = RDMCreator(device=device, verbose=verbose, dtype=dtype)
-    jobs = []  # (features, src, name, chunk_size, layers, reads)
-    for model, feats in features.items():
-        chosen = layers.get(model) if isinstance(layers, dict) else layers
-        src, name, chunk, chosen, reads = creator._validate(feats, distance, chunk_size, chosen, pooling)
-        jobs.append((feats, src, name, chunk, chosen, reads))
-    names = [_file_names(job[4], save_format) for job in jobs]
-    with contextlib.ExitStack() as stack:
-        resolved = stack.enter_context(client_scope(client))   # a bad client fails before any folder is made
-        staged = [stack.enter_context(_staged(root / model, list(n.values()), overwrite))
-                  for model, n in zip(features, names)]
-        if resolved is None:
-            total = sum(creator._units(src, reads, lays, chunk) for _, src, _, chunk, lays, reads in jobs)
-            with ProgressReporter(total, progress, verbose, "RDMs") as rep:
-                for j, (_, src, name, chunk, lays, _) in enumerate(jobs):
-                    for rdm in creator._iter_rdms(src, distance, name, chunk, pooling, lays, rep):
-                        rdm.save(staged[j][1] / names[j][rdm.layer], format=save_format)
-        else:
-            _, _, name, chunk, _, _ = jobs[0]   # the same for every model (validated from the same options)
-            work = [(feats, src, lays) for feats, src, _, _, lays, _ in jobs]
-            with contextlib.closing(cluster_rdms(resolved, creator, work, distance, name, chunk, pooling,
-                                                 progress)) as done:
-                for j, rdm in done:
-                    rdm.save(staged[j][1] / names[j][rdm.layer], format=save_format)
-    return {model: str(folder) for model, (folder, _) in zip(features, staged)}
+    check_type("verbose", verbose, (bool, np.bool_))
+    options = rdm_options(distance, pooling, dtype, device, chunk_size)
+    jobs = [plan_job(feats, layers.get(model) if isinstance(layers, dict) else layers, options)
+            for model, feats in features.items()]
+    folders = save_jobs(jobs, [root / model for model in features], options, save_format, overwrite,
+                        client=client, progress=progress, verbose=bool(verbose))
+    return dict(zip(features, folders))

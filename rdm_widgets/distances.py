@@ -42,6 +42,22 @@ float64. Every built-in
 RDM is symmetrised (mean of the two triangles) and has an exact zero diagonal;
 correlation, cosine and spearman are clipped to [0, 2].
 
+Extreme scales: the working values are kept inside ``dtype``'s range by powers of two, which
+are exact (no digit changes, so ordinary data gives the same bits as without them).
+Correlation, cosine and spearman are invariant to a factor per row: a row whose norm overflows
+(features ~1e20 in float32) or whose squares underflow (~1e-25) is multiplied by the power of two
+that puts its largest ``|value|`` in [0.5, 1) before it is normalised. Mahalanobis is invariant to a
+common factor, so all features are scaled alike. The euclidean family scales linearly
+(``d(2**k x) = 2**k d(x)``): the centred features are multiplied by ``2**k`` when their squared
+norms leave the safe range and the distances divided by it again (squared ones by ``4**k``).
+Manhattan and chebyshev take no squares and need none of this. Distances that ``dtype`` cannot
+hold -- squared euclidean distances of features ~1e20 in float32 -- raise ValueError; distances
+below its smallest normal number warn (``RuntimeWarning``); use ``dtype='float64'`` for them.
+
+rsatoolbox's ``calc_rdm(..., method='euclidean')`` is a different quantity: the *squared*
+Euclidean distance divided by the number of features D, i.e.
+``pairwise_distances(x, 'sqeuclidean') / D`` (not ``'euclidean'``, the plain distance here).
+
 Degenerate rows: a constant feature vector has no correlation (or spearman) and an
 all-zero vector has no cosine. :func:`pairwise_distances` then warns with a
 :class:`DegenerateRowsWarning` (a ``RuntimeWarning`` whose ``indices`` attribute lists the
@@ -65,19 +81,20 @@ from typing import Callable, Optional
 import numpy as np
 import torch
 
-from ._distance_kernels import (_PREPROCESS, _all_finite, _block_chebyshev, _block_euclidean,
-                                _block_mahalanobis, _block_manhattan, _block_one_minus_dot,
-                                _block_sqeuclidean, _constant_rows, _cross_chebyshev,
-                                _cross_euclidean, _cross_manhattan, _cross_one_minus_dot,
-                                _cross_sqeuclidean, _prepare_mahalanobis,
-                                _prepare_sqnorms, _prepare_unit_rows, _source, _working_copy,
-                                _zero_rows)
+from ._distance_kernels import (_PREPROCESS, _block_chebyshev, _block_euclidean, _block_mahalanobis,
+                                _block_manhattan, _block_one_minus_dot, _block_sqeuclidean, _constant_rows,
+                                _cross_chebyshev, _cross_euclidean, _cross_manhattan, _cross_one_minus_dot,
+                                _cross_sqeuclidean, _prepare_mahalanobis, _prepare_sqnorms,
+                                _prepare_unit_rows, _source, _zero_rows, all_finite, as_result, check_x,
+                                custom_blocks, symmetrize_, working_copy)
+from ._options import check_device, check_dtype
 from ._progress import ProgressReporter
 from ._validate import check_option, check_positive_int, check_type
 
 __all__ = [
-    "register_distance", "available_distances", "resolve_distance", "pairwise_distances",
-    "degenerate_rows", "DegenerateRowsWarning", "DistanceSpec",
+    "register_distance", "available_distances", "resolve_distance", "check_distance", "Distance",
+    "pairwise_distances", "degenerate_rows", "degenerate_rows_warning", "DegenerateRowsWarning",
+    "DistanceSpec",
 ]
 
 
@@ -175,22 +192,59 @@ def available_distances(include_aliases: bool = True) -> list[str]:
     return names
 
 
-def resolve_distance(distance) -> tuple[str, DistanceSpec]:
-    """Return ``(canonical_name, spec)`` for a name (case-insensitive, synonyms) or callable.
+@dataclass(frozen=True)
+class Distance:
+    """A resolved ``distance`` argument: built once at a public boundary, passed down as is.
 
-    A callable ``f(x: (N, D) tensor) -> (N, N)`` gives ``(f.__name__, spec)`` with
-    ``spec.func = f``. Unknown names raise ValueError listing the allowed names and the
-    closest match.
+    Attributes
+    ----------
+    name : str
+        The canonical name (synonyms resolved, lower case), or a custom callable's ``__name__``.
+    spec : DistanceSpec
+        What computes it (a custom callable is ``spec.func``).
     """
+
+    name: str
+    spec: DistanceSpec
+
+    @property
+    def is_custom(self) -> bool:
+        """Whether this is a user callable ``f(x (N, D)) -> (N, N)`` (not a registered distance)."""
+        return self.spec.func is not None
+
+
+def check_distance(distance) -> Distance:
+    """Resolve a name (case-insensitive, synonyms), callable, spec or :class:`Distance`.
+
+    A callable ``f(x: (N, D) tensor) -> (N, N)`` gives ``Distance(f.__name__, spec)`` with
+    ``spec.func = f``; a :class:`Distance` is returned unchanged (no second look-up). The
+    result carries the spec itself, so a distance registered in this process also works
+    where it is sent (e.g. to dask workers).
+
+    Raises
+    ------
+    ValueError
+        Unknown name (the message lists the allowed names and the closest match).
+    TypeError
+        Neither a string nor a callable.
+    """
+    if isinstance(distance, Distance):
+        return distance
     if isinstance(distance, DistanceSpec):
-        return distance.name, distance
+        return Distance(distance.name, distance)
     if callable(distance) and not isinstance(distance, str):
         name = getattr(distance, "__name__", type(distance).__name__)
-        return name, DistanceSpec(name, func=distance, symmetric=False)
+        return Distance(name, DistanceSpec(name, func=distance, symmetric=False))
     name = check_option("distance", distance, available_distances(),
                         extra="Or pass a callable f(x) -> (N, N), or add one with register_distance().")
     canon = _ALIASES.get(name, name)
-    return canon, _REGISTRY[canon]
+    return Distance(canon, _REGISTRY[canon])
+
+
+def resolve_distance(distance) -> tuple[str, DistanceSpec]:
+    """Return ``(canonical_name, spec)`` of :func:`check_distance` (for a name or callable)."""
+    resolved = check_distance(distance)
+    return resolved.name, resolved.spec
 
 
 for _args, _kw in [
@@ -214,104 +268,52 @@ del _args, _kw
 
 
 # ----------------------------------------------------------------------------- computing
-def _check_device(device) -> torch.device:
-    check_type("device", device, (str, torch.device), "Use e.g. 'cpu' or 'cuda'.")
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, ValueError) as err:
-        raise ValueError(f"Invalid value for 'device': {device!r} ({err}). Use 'cpu' or 'cuda'.") from None
-    if dev.type == "cuda":
-        if not torch.cuda.is_available():
-            raise ValueError(f"device={str(device)!r} was requested but CUDA is not available "
-                             f"(torch {torch.__version__} sees no GPU). Use device='cpu'.")
-        if dev.index is not None and dev.index >= torch.cuda.device_count():
-            raise ValueError(f"device={str(device)!r}: only {torch.cuda.device_count()} CUDA "
-                             "device(s) are visible.")
-    elif dev.type == "mps" and not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()):
-        raise ValueError(f"device={str(device)!r} was requested but MPS is not available. Use device='cpu'.")
-    return dev
-
-
-_DTYPES = {"float32": torch.float32, "float64": torch.float64}
-
-
-def _check_dtype(dtype) -> torch.dtype:
-    if isinstance(dtype, torch.dtype):
-        dtype = str(dtype).replace("torch.", "")
-    elif not isinstance(dtype, str):
-        try:
-            dtype = np.dtype(dtype).name
-        except TypeError:
-            raise TypeError(f"Invalid type for 'dtype': {type(dtype).__name__}. "
-                            "Use torch.float32, torch.float64, 'float32' or 'float64'.") from None
-    return _DTYPES[check_option("dtype", dtype, _DTYPES)]
-
-
-def _check_x(x):
-    if not isinstance(x, torch.Tensor):
-        x = np.asarray(x)
-        if x.dtype.kind not in "biuf":
-            raise TypeError(f"x must hold real numbers; got an array of dtype {x.dtype}.")
-    elif x.is_complex():
-        raise TypeError("x must hold real numbers; got a complex tensor.")
-    if x.ndim != 2 or x.shape[0] < 1 or x.shape[1] < 1:
-        raise ValueError(f"x must be a 2-D (n_stimuli, n_features) array with both sizes >= 1; "
-                         f"got shape {tuple(x.shape)}. Flatten or pool the features first.")
-    return x
-
-
-def _symmetrize_(out: torch.Tensor, step: int = 1024) -> None:
-    """``out = (out + out.T) / 2`` in place, one band of rows at a time (no N x N temporary)."""
-    n = out.shape[0]
-    for s in range(0, n, step):
-        e = min(s + step, n)
-        mean = (out[s:e, s:] + out[s:, s:e].T) / 2
-        out[s:e, s:] = mean
-        out[s:, s:e] = mean.T
-
-
-def _as_result(value, shape, what: str) -> torch.Tensor:
-    value = torch.as_tensor(value)
-    if tuple(value.shape) != tuple(shape):
-        raise ValueError(f"{what} returned an array of shape {tuple(value.shape)}; expected "
-                         f"{tuple(shape)}.")
-    if not bool(torch.isfinite(value).all()):
-        raise ValueError(f"{what} returned NaN or inf values (shape {tuple(shape)}).")
-    return value
-
-
-def _custom_blocks(f, x, out, bounds, reporter, name):
-    """Fill ``out`` from ``f`` evaluated on pairs of row blocks (I <= J)."""
-    for i, (si, ei) in enumerate(bounds):
-        for sj, ej in bounds[i:]:
-            sub = x[si:ei] if sj == si else torch.cat([x[si:ei], x[sj:ej]])
-            k = sub.shape[0]
-            val = _as_result(f(sub), (k, k), f"Custom distance {name!r} (on a block of {k} rows)")
-            out[si:ei, sj:ej] = val[:ei - si, k - (ej - sj):].to(out.device, out.dtype)
-            if sj != si:
-                out[sj:ej, si:ei] = val[ei - si:, :ei - si].to(out.device, out.dtype)
-        reporter.update(1)
-
-
 def degenerate_rows(x, distance="correlation") -> np.ndarray:
     """Indices of rows for which ``distance`` is undefined (e.g. constant rows for correlation).
 
     Parameters
     ----------
     x : (N, D) array or tensor
-    distance : str or callable
+    distance : str, callable or Distance
 
     Returns
     -------
     np.ndarray of int64, (n_bad,)
         Empty for distances that are defined everywhere (and for custom callables).
     """
-    _, spec = resolve_distance(distance)
-    x = _check_x(x)
+    spec = check_distance(distance).spec
+    x = check_x(x)
     if spec.degenerate is None:
         return np.zeros(0, dtype=np.int64)
     src = _source(x)
     return torch.nonzero(spec.degenerate(src)).flatten().cpu().numpy().astype(np.int64)
+
+
+def degenerate_rows_warning(layer: str, stimuli, indices, distance_name: str) -> DegenerateRowsWarning:
+    """The warning about a layer's degenerate rows that names the stimuli (not row indices).
+
+    Parameters
+    ----------
+    layer : str
+    stimuli : list of str
+        All N stimulus names.
+    indices : array-like of int, (n_bad,)
+        Rows that are constant or all-zero (:func:`degenerate_rows`).
+    distance_name : str
+        The resolved distance's name (:attr:`Distance.name`).
+
+    Returns
+    -------
+    DegenerateRowsWarning
+        To pass to ``warnings.warn``; ``.indices`` holds ``indices``.
+    """
+    bad = np.asarray(indices, dtype=np.int64)
+    names = [stimuli[i] for i in bad[:10]]
+    more = f" and {bad.size - 10} more" if bad.size > 10 else ""
+    return DegenerateRowsWarning(
+        f"Layer {layer!r}: {bad.size} stimulus/stimuli have constant (or all-zero) features, "
+        f"for which distance={distance_name!r} is undefined: {names}{more}. "
+        "Their dissimilarity is set to 1 to every other stimulus.", bad)
 
 
 def pairwise_distances(x, distance="correlation", *, chunk_size: Optional[int] = None,
@@ -323,17 +325,18 @@ def pairwise_distances(x, distance="correlation", *, chunk_size: Optional[int] =
     ----------
     x : (N, D) np.ndarray or torch.Tensor
         One feature vector per stimulus. Not modified (unless ``overwrite_x``).
-    distance : str or callable
+    distance : str, callable or Distance
         A name from :func:`available_distances` (case-insensitive), or a pairwise function
         ``f(x: (N, D) tensor) -> (N, N)`` whose (i, j) entry depends only on rows i and j.
         With ``chunk_size`` such a function is called on ``cat(x[I], x[J])`` for pairs of
         row blocks and the I x J (and J x I) parts are kept. Its output is not symmetrised.
+        A :class:`Distance` from :func:`check_distance` is used as is.
     chunk_size : int or None
         Rows per block (bounds the extra memory to about ``chunk_size x N`` plus what the
         distance's ``prepare`` stores). None computes everything in one block.
     device : str or torch.device
-        ``'cpu'``, ``'cuda'``, ``'cuda:1'``, ... Unavailable devices raise ValueError.
-    dtype : torch.float32, torch.float64, 'float32' or 'float64'
+        ``'cpu'``, ``'cuda'``, ``'cuda:1'``, ``'mps'`` ... Unavailable devices raise ValueError.
+    dtype : torch.float32, torch.float64, 'float32', 'float64' or DType
         Working precision (and the result's dtype).
     progress : callable or None
         ``progress(done, total)`` over the row blocks; may raise
@@ -353,25 +356,38 @@ def pairwise_distances(x, distance="correlation", *, chunk_size: Optional[int] =
     -----
     DegenerateRowsWarning
         For constant (correlation, spearman) or all-zero (cosine) rows; see the module notes.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from rdm_widgets import pairwise_distances
+    >>> x = np.array([[0.0, 0.0], [3.0, 4.0], [6.0, 8.0]])
+    >>> pairwise_distances(x, "euclidean", dtype="float64").numpy()
+    array([[ 0.,  5., 10.],
+           [ 5.,  0.,  5.],
+           [10.,  5.,  0.]])
+    >>> pairwise_distances(x + 1, "cosine").dtype
+    torch.float32
     """
-    name, spec = resolve_distance(distance)
-    x = _check_x(x)
+    dist = check_distance(distance)
+    name, spec = dist.name, dist.spec
+    x = check_x(x)
     chunk_size = check_positive_int("chunk_size", chunk_size, allow_none=True)
-    dev, dtype = _check_device(device), _check_dtype(dtype)
+    dev, dtype = check_device(device), check_dtype(dtype).torch
     n = x.shape[0]
     step = n if chunk_size is None else min(chunk_size, n)
     bounds = [(s, min(s + step, n)) for s in range(0, n, step)]
     bad = degenerate_rows(x, spec) if spec.degenerate is not None else np.zeros(0, np.int64)
     with torch.no_grad(), ProgressReporter(len(bounds), progress) as reporter:
-        xw = _working_copy(x, spec.preprocess, dev, dtype, overwrite=bool(overwrite_x))
+        xw = working_copy(x, spec.preprocess, dev, dtype, overwrite=bool(overwrite_x))
         if spec.func is not None:
             if chunk_size is None:
-                out = _as_result(spec.func(xw), (n, n), f"Custom distance {name!r}")
+                out = as_result(spec.func(xw), (n, n), f"Custom distance {name!r}")
                 out = out.to("cpu", dtype)
                 reporter.update(1)
             else:
                 out = torch.empty((n, n), dtype=dtype)
-                _custom_blocks(spec.func, xw, out, bounds, reporter, name)
+                custom_blocks(spec.func, xw, out, bounds, reporter, name)
             return out
         state = spec.prepare(xw) if spec.prepare is not None else xw
         del xw                                       # prepare keeps what it needs
@@ -390,7 +406,7 @@ def pairwise_distances(x, distance="correlation", *, chunk_size: Optional[int] =
             reporter.update(1)
         del state
     if spec.symmetric:
-        _symmetrize_(out)
+        symmetrize_(out)
     if bad.size:
         idx = torch.as_tensor(bad)
         out[idx, :] = 1.0
@@ -403,7 +419,7 @@ def pairwise_distances(x, distance="correlation", *, chunk_size: Optional[int] =
             "themselves. degenerate_rows(x, distance) returns the indices.", bad), stacklevel=2)
     if spec.symmetric:
         out.fill_diagonal_(0)
-    if not _all_finite(out):                         # e.g. overflow of huge feature values
+    if not all_finite(out):                         # e.g. overflow of huge feature values
         raise ValueError(f"distance={name!r} produced NaN or inf distances in {dtype}. The "
                          "features may be too large for it: use dtype='float64' or rescale them.")
     return out

@@ -6,67 +6,26 @@ the stimulus names, the layer it was computed from and a JSON-serialisable
 ``meta`` dict (distance, pooling, ...), converts between square and condensed
 (upper triangle) form, and saves/loads files atomically and without pickle.
 
-It reads Net2Brain RDM files (condensed ``rdm``, ``stimuli_name``,
-``layer_name`` and a pickled ``meta`` that is never unpickled) and legacy
-single-array files (``arr_0``). Default stimulus names are ``"0"``, ``"1"``,
-..., ``"N-1"`` (the zero-based index as a string).
+It reads Net2Brain RDM files (condensed ``rdm``, ``stimuli_name``, ``layer_name`` and a
+pickled ``meta`` that is never unpickled), legacy ``arr_0`` files and rsatoolbox HDF5 files,
+and converts to and from rsatoolbox ``RDMs`` (:meth:`LayerRDM.to_rsatoolbox`) and pandas
+DataFrames (:meth:`LayerRDM.to_frame`; ``LayerRDM(df)`` keeps the index as the stimuli).
+Default stimulus names are ``"0"`` ... ``"N-1"``. The file layouts are in
+:mod:`rdm_widgets._layer_rdm_files`.
 """
 from __future__ import annotations
 
-import json
-import re
 import warnings
 from pathlib import Path
 
 import numpy as np
 
-from ._io import atomic_savez, atomic_torch_save, load_npz_safe, load_pt_safe, rdm_filename
-from ._validate import check_finite, check_option
+from ._layer_rdm_files import (HDF5_SUFFIXES, RDM_FILE, float_matrix, layer_from_stack, layer_to_stack,
+                               load_rdm_stack, n_from_condensed, read_layer_rdm, str_list, write_layer_rdm)
+from ._validate import check_finite
+from .features import natural_key
 
 __all__ = ["LayerRDM", "load_rdms", "load_rdm_stack"]
-
-_FORMATS = {".npz": "npz", ".pt": "pt", ".pth": "pt"}
-_RDM_FILE = re.compile(r"^RDM_(.*)\.(npz|pt|pth)$")
-
-
-def _natural_key(text: str):
-    """Sort key so that 'layer2' < 'layer10'."""
-    return [int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", str(text))]
-
-
-def _to_numpy(x) -> np.ndarray:
-    if hasattr(x, "detach"):  # torch tensor
-        x = x.detach().cpu().numpy()
-    elif hasattr(x, "data") and not isinstance(x, np.ndarray) and not isinstance(x, memoryview):
-        x = x.data  # LayerRDM / TimeResolvedRDM-like objects
-    return np.asarray(x)
-
-
-def _float_matrix(x) -> np.ndarray:
-    arr = _to_numpy(x)
-    if arr.dtype.kind == "f" and arr.dtype.itemsize >= 4:
-        return arr  # keep float32 for large RDMs, float64 otherwise
-    if arr.dtype.kind not in "biuf":
-        raise TypeError(f"RDM values must be numeric; got dtype {arr.dtype}.")
-    return arr.astype(np.float32 if arr.dtype == np.float16 else np.float64)
-
-
-def _str_list(values) -> list[str]:
-    arr = np.asarray(values)
-    if arr.ndim == 0:
-        arr = arr.reshape(1)
-    return [v.decode() if isinstance(v, bytes) else str(v) for v in arr.tolist()]
-
-
-def _scalar_str(value) -> str:
-    arr = np.asarray(value)
-    v = arr.item() if arr.size == 1 else arr.tolist()
-    return v.decode() if isinstance(v, bytes) else str(v)
-
-
-def _n_from_condensed(m: int) -> int | None:
-    n = int(round((1 + np.sqrt(1 + 8 * m)) / 2))
-    return n if n * (n - 1) // 2 == m else None
 
 
 class LayerRDM:
@@ -74,11 +33,12 @@ class LayerRDM:
 
     Parameters
     ----------
-    matrix : array-like or torch.Tensor, shape (N, N)
+    matrix : array-like, torch.Tensor or pandas.DataFrame, shape (N, N)
         Square, finite dissimilarity matrix. float32/float64 are kept, other
-        numeric types become float64.
+        numeric types become float64. A square DataFrame gives its index as the
+        stimulus names (its columns are aligned to the index; see :meth:`from_frame`).
     stimuli : sequence of str or None
-        N stimulus names; default ``["0", "1", ..., "N-1"]``.
+        N stimulus names; default ``["0", "1", ..., "N-1"]`` (a DataFrame's index).
     layer : str
         Layer (or ROI / model) name.
     meta : dict or None
@@ -96,7 +56,12 @@ class LayerRDM:
     """
 
     def __init__(self, matrix, stimuli=None, layer: str = "", meta: dict | None = None):
-        mat = _float_matrix(matrix)
+        from .interop._pandas import frame_to_square, is_dataframe
+
+        if is_dataframe(matrix):
+            matrix, names = frame_to_square(matrix)
+            stimuli = names if stimuli is None else stimuli
+        mat = float_matrix(matrix)
         if mat.ndim != 2 or mat.shape[0] != mat.shape[1]:
             hint = (" It looks like a condensed vector; use LayerRDM.from_condensed()."
                     if mat.ndim == 1 else "")
@@ -108,7 +73,7 @@ class LayerRDM:
         if stimuli is None:
             stimuli = [str(i) for i in range(n)]
         else:
-            stimuli = _str_list(stimuli)
+            stimuli = str_list(stimuli)
             if len(stimuli) != n:
                 raise ValueError(
                     f"Got {len(stimuli)} stimulus names for an RDM of {n} stimuli "
@@ -175,11 +140,11 @@ class LayerRDM:
         vec : array-like, shape (N*(N-1)//2,)
             Upper triangle in scipy ``squareform`` order.
         """
-        vec = _float_matrix(vec)
+        vec = float_matrix(vec)
         if vec.ndim != 1:
             raise ValueError(f"A condensed RDM must be 1-D; got shape {vec.shape}.")
         m = vec.shape[0]
-        n = _n_from_condensed(m)
+        n = n_from_condensed(m)
         if n is None:
             lo = int(np.floor((1 + np.sqrt(1 + 8 * m)) / 2))
             raise ValueError(
@@ -256,6 +221,81 @@ class LayerRDM:
         out.meta["rank_transformed"] = True
         return out
 
+    # ------------------------------------------------------------- tables
+    def to_frame(self, tidy: bool = False):
+        """The RDM as a pandas DataFrame (imports pandas).
+
+        Parameters
+        ----------
+        tidy : bool
+            False: square, the stimulus names as index and columns (axis name ``stimulus``).
+            True: long, one row per pair of the upper triangle, columns ``stimulus_a``,
+            ``stimulus_b``, ``value`` (scipy ``squareform`` order).
+
+        Returns
+        -------
+        pandas.DataFrame, shape (N, N) or (N*(N-1)/2, 3)
+        """
+        from .interop._pandas import square_frame, to_frame
+
+        if not tidy:
+            return square_frame(self._matrix, self._stimuli)
+        iu, ju = np.triu_indices(self.n_stimuli, 1)
+        return to_frame(("stimulus_a", "stimulus_b", "value"),
+                        zip([self._stimuli[i] for i in iu], [self._stimuli[j] for j in ju],
+                            self._matrix[iu, ju].tolist()))
+
+    @classmethod
+    def from_frame(cls, df, layer: str = "", meta: dict | None = None) -> "LayerRDM":
+        """An RDM from a square DataFrame (names as index and columns) or a long one
+        (``stimulus_a, stimulus_b, value``: one row per pair, either triangle or both)."""
+        from .interop._pandas import frame_to_square, is_dataframe
+
+        if not is_dataframe(df):
+            raise TypeError(f"Invalid type for 'df': {type(df).__name__}. Expected a pandas DataFrame.")
+        matrix, names = frame_to_square(df)
+        return cls(matrix, names, layer, meta)
+
+    def to_csv(self, path=None, *, overwrite: bool = False) -> str:
+        """CSV text (names as header and first column, 17 digits), also written atomically to
+        ``path`` when given; ``read_rdm_file`` reads it back."""
+        from ._rdm_bytes import rdm_to_csv
+
+        text = rdm_to_csv(self)
+        if path is not None:
+            from ._atomic import atomic_write
+
+            with atomic_write(path, overwrite=overwrite) as f:
+                f.write(text.encode("utf-8"))
+        return text
+
+    # ----------------------------------------------------------- rsatoolbox
+    def to_rsatoolbox(self):
+        """The RDM as an ``rsatoolbox.rdm.RDMs`` of one RDM (imports rsatoolbox).
+
+        Pattern descriptor ``stimuli`` (the names), rdm descriptor ``layer``, descriptor
+        ``meta_json`` (``meta`` as JSON) and ``dissimilarity_measure`` = ``meta['distance']``
+        when set. :meth:`from_rsatoolbox` gives back the same values, names, layer and meta.
+        """
+        from .interop._rsatoolbox import to_rsatoolbox
+
+        d = layer_to_stack(self._matrix, self._stimuli, self.layer, self.meta)
+        return to_rsatoolbox(d.matrices, d.pattern_descriptors["stimuli"], rdm_descriptors=d.rdm_descriptors,
+                             descriptors=d.descriptors, measure=d.measure)
+
+    @classmethod
+    def from_rsatoolbox(cls, rdms, index: int = 0) -> "LayerRDM":
+        """RDM ``index`` of an ``rsatoolbox.rdm.RDMs`` as a LayerRDM.
+
+        Stimulus names from a pattern descriptor (``stimuli``, ``names``, ``conds``...), the layer
+        from the rdm descriptor ``layer`` (or ``name``, ``roi``, ``model``); the other rdm
+        descriptors go to ``meta['rdm_descriptors']``, the measure to
+        ``meta['dissimilarity_measure']``. Masked (NaN) dissimilarities raise ``ValueError``."""
+        from .interop._rsatoolbox import from_rsatoolbox
+
+        matrix, stimuli, layer, meta = layer_from_stack(from_rsatoolbox(rdms), index)
+        return cls(matrix, stimuli, layer, meta)
+
     def plot(self, indices=None, **kwargs):
         """Plotly heatmap (see :func:`rdm_widgets.plotting.rdm_heatmap`)."""
         from .plotting import rdm_heatmap
@@ -263,22 +303,6 @@ class LayerRDM:
         return rdm_heatmap(self, indices=indices, **kwargs)
 
     # ----------------------------------------------------------------- files
-    def _meta_json(self) -> str:
-        try:
-            return json.dumps(self.meta)
-        except (TypeError, ValueError) as err:
-            bad = []
-            for k, v in self.meta.items():
-                try:
-                    json.dumps(v)
-                except (TypeError, ValueError):
-                    bad.append(f"{k!r} ({type(v).__name__})")
-            raise TypeError(
-                f"meta of layer {self.layer!r} is not JSON-serialisable: {err}. Offending keys: "
-                f"{', '.join(bad) or 'keys'}. Convert values to str/int/float/list/dict (e.g. "
-                "arr.tolist())."
-            ) from err
-
     def save(self, path, format: str | None = None, overwrite: bool = False) -> Path:
         """Save atomically to ``.npz`` (default) or ``.pt``; never executes code on load.
 
@@ -288,8 +312,8 @@ class LayerRDM:
             File name (without a suffix, ``.npz``/``.pt`` is added from
             ``format``), or an existing folder: the file is then
             ``RDM_<layer>.<format>`` inside it.
-        format : {'npz', 'pt'} or None
-            Default: from the suffix of ``path``, else ``'npz'``.
+        format : {'npz', 'pt', 'hdf5'} or None
+            Default: from the suffix of ``path`` (``.hdf5``/``.h5``: 'hdf5'), else ``'npz'``.
         overwrite : bool
             Replace an existing file (default: raise ``FileExistsError``).
 
@@ -298,100 +322,34 @@ class LayerRDM:
         Path
             The written file. npz keys: ``rdm`` (N, N), ``stimuli`` (N,) str,
             ``layer`` str, ``meta_json`` str. pt: dict with the same keys
-            (``rdm`` a tensor, ``stimuli`` a list).
+            (``rdm`` a tensor, ``stimuli`` a list). ``hdf5`` (``.hdf5`` / ``.h5``):
+            rsatoolbox's layout (see :meth:`to_rsatoolbox`), read by
+            ``rsatoolbox.rdm.load_rdm`` and by :meth:`from_file`.
         """
-        path = Path(path)
-        if path.is_dir():  # as Net2Brain: a folder gets RDM_<layer>.<format>
-            fmt = check_option("format", format or "npz", ["npz", "pt"])
-            path = path / rdm_filename(self.layer, set(), fmt)
-        suffix_fmt = _FORMATS.get(path.suffix.lower())
-        if format is not None:
-            format = check_option("format", format, ["npz", "pt"])
-            if suffix_fmt is None:
-                path = path.with_name(path.name + f".{format}")
-            elif suffix_fmt != format:
-                raise ValueError(f"File name {path.name!r} does not match format={format!r}; "
-                                 f"use a .{format} file name.")
-        elif suffix_fmt is None:
-            if path.suffix:
-                raise ValueError(f"Cannot tell the format from {path.name!r}: use a .npz or .pt "
-                                 "file name or pass format='npz' / 'pt'.")
-            format, path = "npz", path.with_name(path.name + ".npz")
-        else:
-            format = suffix_fmt
-        meta_json = self._meta_json()
-        if format == "npz":
-            return atomic_savez(path, overwrite=overwrite, rdm=self._matrix,
-                                stimuli=np.array(self._stimuli, dtype=str), layer=np.array(self.layer),
-                                meta_json=np.array(meta_json))
-        import torch
-
-        obj = {"rdm": torch.from_numpy(np.ascontiguousarray(self._matrix)), "stimuli": list(self._stimuli),
-               "layer": self.layer, "meta_json": meta_json}
-        return atomic_torch_save(path, obj, overwrite=overwrite)
+        return write_layer_rdm(path, format, overwrite, self._matrix, self._stimuli, self.layer, self.meta)
 
     @classmethod
     def from_file(cls, path) -> "LayerRDM":
-        """Load an RDM: our npz/pt, Net2Brain npz/pt, legacy ``arr_0`` npz or a 2-D ``.npy``.
+        """Load an RDM: our npz/pt, Net2Brain npz/pt, legacy ``arr_0`` npz, a 2-D ``.npy`` or an
+        rsatoolbox ``.hdf5``/``.h5`` file of one RDM (several: :func:`load_rdms`).
 
         Nothing is ever unpickled: a Net2Brain pickled ``meta`` is recovered
         only when it consists of plain literals (read from the pickle opcodes),
         otherwise it is skipped and its name listed in
         ``meta['skipped_pickled_keys']``.
+
+        Examples
+        --------
+        >>> import os, tempfile
+        >>> import numpy as np
+        >>> from rdm_widgets import LayerRDM
+        >>> rdm = LayerRDM(np.array([[0.0, 1.0], [1.0, 0.0]]), stimuli=["cat", "dog"], layer="fc")
+        >>> path = rdm.save(os.path.join(tempfile.mkdtemp(), "RDM_fc.npz"))
+        >>> again = LayerRDM.from_file(path)
+        >>> again.layer, again.stimuli, float(again.matrix[0, 1])
+        ('fc', ['cat', 'dog'], 1.0)
         """
-        path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"RDM file {str(path)!r} does not exist.")
-        m = _RDM_FILE.match(path.name)
-        default_layer = m.group(1) if m else path.stem
-        suffix = path.suffix.lower()
-        skipped: dict = {}
-        if suffix in (".pt", ".pth"):
-            data = load_pt_safe(path)
-            if not isinstance(data, dict):
-                data = {"rdm": data}
-        elif suffix == ".npz":
-            data = load_npz_safe(path)
-            skipped = data.skipped
-        elif suffix == ".npy":
-            data = {"arr_0": np.load(path, allow_pickle=False)}
-        else:
-            raise ValueError(f"Unsupported RDM file {str(path)!r}: use .npz, .pt or .npy.")
-        keys = list(data) + list(skipped)
-        if "rdm" in data:
-            arr = _to_numpy(data["rdm"])
-        elif len(data) == 1 and not skipped:
-            arr = _to_numpy(next(iter(data.values())))
-        else:
-            raise ValueError(f"{str(path)!r} holds no 'rdm' array (keys: {keys}); it is not an RDM file.")
-        if arr.ndim == 3:
-            raise ValueError(
-                f"{str(path)!r} holds a stack of {arr.shape[0]} RDMs, shape {arr.shape} "
-                "(e.g. one per subject). Load it with rdm_widgets.rdm.load_rdm_stack(path)."
-            )
-        stimuli = layer = None
-        meta: dict = {}
-        for k in ("stimuli", "stimuli_name"):
-            if data.get(k) is not None:
-                stimuli = _str_list(_to_numpy(data[k]))
-            elif isinstance(skipped.get(k), list):
-                stimuli = [str(s) for s in skipped[k]]
-        for k in ("layer", "layer_name"):
-            if data.get(k) is not None:
-                layer = _scalar_str(data[k])
-            elif isinstance(skipped.get(k), str):
-                layer = skipped[k]
-        if "meta_json" in data:
-            meta = json.loads(_scalar_str(data["meta_json"]))
-        elif isinstance(data.get("meta"), dict):  # pt from Net2Brain
-            meta = dict(data["meta"])
-        elif isinstance(skipped.get("meta"), dict):  # npz from Net2Brain, recovered safely
-            meta = dict(skipped["meta"])
-        unread = [k for k, v in skipped.items() if not (k == "meta" and isinstance(v, dict))
-                  and not (k in ("stimuli_name", "layer_name") and v is not None)]
-        if unread:
-            meta["skipped_pickled_keys"] = unread
-        layer = default_layer if layer in (None, "", "None") else layer
+        arr, stimuli, layer, meta = read_layer_rdm(path)
         try:
             if arr.ndim == 1:
                 return cls.from_condensed(arr, stimuli, layer, meta)
@@ -400,40 +358,17 @@ class LayerRDM:
             raise ValueError(f"Invalid RDM in {str(path)!r}: {err}") from err
 
 
-def load_rdm_stack(path) -> np.ndarray:
-    """Load a stack of RDMs (e.g. one per subject) saved as one array.
+def load_rdms(folder) -> dict[str, LayerRDM]:
+    """Load every ``RDM_*.npz`` / ``.pt`` / ``.hdf5`` file of a folder, or every RDM of an rsatoolbox set.
 
     Parameters
     ----------
-    path : str or Path
-        ``.npz`` holding one array (e.g. Net2Brain's fMRI ``arr_0``) or ``.npy``.
+    folder : str, Path or rsatoolbox.rdm.RDMs
+        A folder; an rsatoolbox ``.hdf5``/``.h5`` file; or an ``RDMs`` object. Each RDM of an
+        rsatoolbox set is one LayerRDM named by its rdm descriptor ``layer`` (or ``name``,
+        ``roi``, ``model``), else ``"rdm <i>"``.
 
-    Returns
-    -------
-    ndarray, shape (S, N, N)
-    """
-    path = Path(path)
-    if path.suffix.lower() == ".npy":
-        if not path.is_file():
-            raise FileNotFoundError(f"File {str(path)!r} does not exist.")
-        arr = np.load(path, allow_pickle=False)
-    else:
-        data = load_npz_safe(path)
-        if len(data) != 1:
-            raise ValueError(f"{str(path)!r} must hold exactly one array to be an RDM stack; "
-                             f"it holds {sorted(data)}.")
-        arr = next(iter(data.values()))
-    arr = _float_matrix(arr)
-    if arr.ndim != 3 or arr.shape[1] != arr.shape[2]:
-        raise ValueError(f"An RDM stack must have shape (S, N, N); {str(path)!r} holds shape {arr.shape}.")
-    check_finite("RDM stack", arr, where=str(path))
-    return arr
-
-
-def load_rdms(folder) -> dict[str, LayerRDM]:
-    """Load every ``RDM_*.npz`` / ``RDM_*.pt`` file of a folder.
-
-    Files are read in natural order of their names; other files are skipped
+    Files of a folder are read in natural order of their names; other files are skipped
     with a warning. Keys are the layer names stored in the files (the file
     name when two files hold the same layer).
 
@@ -442,13 +377,23 @@ def load_rdms(folder) -> dict[str, LayerRDM]:
     dict
         ``{layer: LayerRDM}``.
     """
+    from .interop._rsatoolbox import from_rsatoolbox, is_rsatoolbox_rdms, read_rsatoolbox_hdf5
+
+    if is_rsatoolbox_rdms(folder) or (isinstance(folder, (str, Path)) and Path(folder).suffix.lower()
+                                      in HDF5_SUFFIXES and Path(folder).is_file()):
+        data = from_rsatoolbox(folder) if is_rsatoolbox_rdms(folder) else read_rsatoolbox_hdf5(folder)
+        out_set: dict[str, LayerRDM] = {}
+        for i in range(data.matrices.shape[0]):
+            rdm = LayerRDM(*layer_from_stack(data, i))
+            out_set[rdm.layer if rdm.layer not in out_set else f"{rdm.layer} [{i}]"] = rdm
+        return out_set
     folder = Path(folder)
     if not folder.is_dir():
         raise FileNotFoundError(f"RDM folder {str(folder)!r} does not exist.")
     out: dict[str, LayerRDM] = {}
     others = []
-    for f in sorted((p for p in folder.iterdir() if p.is_file()), key=lambda p: _natural_key(p.name)):
-        if not _RDM_FILE.match(f.name):
+    for f in sorted((p for p in folder.iterdir() if p.is_file()), key=lambda p: natural_key(p.name)):
+        if not RDM_FILE.match(f.name):
             others.append(f.name)
             continue
         try:
@@ -459,8 +404,8 @@ def load_rdms(folder) -> dict[str, LayerRDM]:
         key = rdm.layer if rdm.layer not in out else f.stem
         out[key] = rdm
     if others:
-        warnings.warn(f"Skipped {len(others)} file(s) in {str(folder)!r} that are not RDM_*.npz/.pt: "
+        warnings.warn(f"Skipped {len(others)} file(s) in {str(folder)!r} that are not RDM_*.npz/.pt/.hdf5: "
                       f"{others[:5]}", stacklevel=2)
     if not out:
-        raise ValueError(f"No RDM files (RDM_*.npz or RDM_*.pt) found in {str(folder)!r}.")
+        raise ValueError(f"No RDM files (RDM_*.npz, .pt or .hdf5) found in {str(folder)!r}.")
     return out

@@ -33,3 +33,15 @@ def no_pickle(monkeypatch):
     FIRED.clear()
     yield
     assert FIRED == []
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config, items):
+    """Execute the notebooks once per session: when a test that runs every notebook in
+    the Binder environment is selected, the dev-environment executions are deselected."""
+    if not any(item.get_closest_marker("executes_notebooks") for item in items):
+        return
+    dropped = [item for item in items if item.get_closest_marker("notebook_execution")]
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = [item for item in items if item not in dropped]

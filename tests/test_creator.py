@@ -130,6 +130,10 @@ def test_minilm_pooling_compute(tmp_path):
     rdm = out["encoder.layer.5"]
     np.testing.assert_allclose(rdm.matrix, cdist(x, x, "correlation"), atol=1e-4)
     assert rdm.meta["pooling"] == "mean" and rdm.stimuli[0] == "sent_01"
+    # the pooling is stored under its canonical name, whatever its spelling
+    upper = _quiet(creator.compute_rdms, demo_path("minilm"), pooling="MEAN", layers=["encoder.layer.5"])
+    assert upper["encoder.layer.5"].meta["pooling"] == "mean"
+    np.testing.assert_array_equal(upper["encoder.layer.5"].matrix, rdm.matrix)
 
 
 def test_hdf5_and_per_layer_npz_inputs(tmp_path):
@@ -237,6 +241,27 @@ def test_degenerate_rows_warn_with_names():
     assert np.all(m[2, [0, 1, 3, 4, 5]] == 1) and m[2, 2] == 0
     good = [0, 1, 3, 5]
     np.testing.assert_allclose(m[np.ix_(good, good)], cdist(x[good], x[good], "correlation"), atol=1e-5)
+
+
+def test_degenerate_rows_warning_points_at_the_caller_when_saving(tmp_path):
+    x = np.random.default_rng(6).normal(size=(5, 4))
+    x[1] = 0.0
+    with pytest.warns(DegenerateRowsWarning, match=r"\['stimulus_1'\]") as rec:
+        RDMCreator().create_rdms({"fc": x}, tmp_path / "out", distance="cosine")
+    assert len(rec) == 1 and rec[0].filename == __file__
+
+
+def test_resolved_options_in_attributes_and_meta():
+    creator = RDMCreator(dtype=np.float64)
+    assert creator.dtype == "float64" and RDMCreator(dtype=torch.float64).dtype == "float64"
+    assert repr(creator) == "RDMCreator(device='cpu', verbose=False, dtype='float64')"
+    x = np.random.default_rng(7).normal(size=(7, 5))
+    rdm = creator.compute_rdms(x, distance="L2", chunk_size=3)["features"]
+    assert rdm.matrix.dtype == np.float64
+    meta = {k: rdm.meta[k] for k in ("distance", "pooling", "dtype", "device", "chunk_size", "source_kind")}
+    assert meta == {"distance": "euclidean", "pooling": None, "dtype": "float64", "device": "cpu",
+                    "chunk_size": 3, "source_kind": "arrays"}
+    np.testing.assert_allclose(rdm.matrix, cdist(x, x), rtol=1e-9, atol=1e-12)
 
 
 def test_constructor_and_argument_errors(small, tmp_path):

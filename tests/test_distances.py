@@ -1,40 +1,21 @@
 """Tests of rdm_widgets.distances against float64 scipy / sklearn references."""
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from scipy.spatial.distance import cdist, pdist, squareform
-from scipy.stats import rankdata, spearmanr
-from sklearn.covariance import ledoit_wolf
+from scipy.spatial.distance import pdist, squareform
+from scipy.stats import rankdata
 
+from _references import reference
 from rdm_widgets import distances as dmod
 from rdm_widgets._progress import Cancelled
 from rdm_widgets.demo import demo_path
-from rdm_widgets.distances import (DegenerateRowsWarning, available_distances, degenerate_rows,
-                                   pairwise_distances, register_distance, resolve_distance)
+from rdm_widgets.distances import (DegenerateRowsWarning, Distance, available_distances, check_distance,
+                                   degenerate_rows, degenerate_rows_warning, pairwise_distances,
+                                   register_distance, resolve_distance)
 
-SCIPY_METRIC = {
-    "correlation": "correlation", "pearson": "correlation", "cosine": "cosine",
-    "euclidean": "euclidean", "l2": "euclidean", "sqeuclidean": "sqeuclidean",
-    "manhattan": "cityblock", "l1": "cityblock", "cityblock": "cityblock",
-    "chebyshev": "chebyshev",
-}
 TOL = {torch.float32: dict(rtol=1e-4, atol=1e-5), torch.float64: dict(rtol=1e-9, atol=1e-12)}
-
-
-def reference(x, name):
-    """Independent float64 reference RDM for a distance name."""
-    x = np.asarray(x, dtype=np.float64)
-    if name in SCIPY_METRIC:
-        return squareform(pdist(x, SCIPY_METRIC[name]))
-    if name == "spearman":
-        return 1 - spearmanr(x, axis=1)[0]
-    if name == "mahalanobis":
-        vi = np.linalg.inv(ledoit_wolf(x)[0])       # same shrunk covariance, computed by sklearn
-        return cdist(x, x, "mahalanobis", VI=vi)
-    raise KeyError(name)
 
 
 def check_close(ours, ref, dtype, scale=1.0):
@@ -293,6 +274,39 @@ def test_progress_and_cancel(planted):
 
     with pytest.raises(Cancelled):
         pairwise_distances(planted, "cosine", chunk_size=10, progress=stop)
+
+
+def test_check_distance_is_resolved_once(monkeypatch, planted):
+    d = check_distance("Pearson")
+    assert isinstance(d, Distance) and d.name == "correlation" and not d.is_custom
+    assert check_distance(d) is d and resolve_distance("PEARSON") == (d.name, d.spec)
+    with pytest.raises(ValueError, match="Did you mean 'correlation'"):
+        check_distance("corelation")
+
+    def my_cosine(x):
+        x = x / x.norm(dim=1, keepdim=True)
+        return 1 - x @ x.T
+
+    c = check_distance(my_cosine)
+    assert c.is_custom and c.name == "my_cosine" and c.spec.func is my_cosine and not c.spec.symmetric
+    expected = pairwise_distances(planted, "correlation")
+    # a resolved Distance is used as is: not even an empty registry makes it look a name up again
+    monkeypatch.setattr(dmod, "_REGISTRY", {})
+    monkeypatch.setattr(dmod, "_ALIASES", {})
+    torch.testing.assert_close(pairwise_distances(planted, d), expected, rtol=0, atol=0)
+    with pytest.raises(ValueError, match="Invalid value for 'distance'"):
+        pairwise_distances(planted, "correlation")
+
+
+def test_degenerate_rows_warning_names_stimuli():
+    stimuli = [f"s{i}" for i in range(20)]
+    w = degenerate_rows_warning("conv1", stimuli, range(12), "cosine")
+    assert isinstance(w, DegenerateRowsWarning) and w.indices.dtype == np.int64
+    np.testing.assert_array_equal(w.indices, np.arange(12))
+    assert str(w) == ("Layer 'conv1': 12 stimulus/stimuli have constant (or all-zero) features, for which "
+                      f"distance='cosine' is undefined: {stimuli[:10]} and 2 more. Their dissimilarity is "
+                      "set to 1 to every other stimulus.")
+    assert "more" not in str(degenerate_rows_warning("fc", stimuli, [3], "correlation"))
 
 
 def test_register_distance(monkeypatch, planted):

@@ -1,5 +1,9 @@
 """Every notebook in notebooks/ runs top to bottom without an error.
 
+Notebooks are executed once per test session: where the Binder test
+(``tests/binder``, marked ``executes_notebooks``) is selected it runs them in the
+Binder environment, and ``test_notebook_runs`` here is deselected (see conftest.py).
+
 Each notebook is executed with nbclient (kernel ``python3``, which jupyter_client
 starts with this interpreter) on a copy in a temporary folder that is also the
 kernel's working directory, so nothing is written into the repository.
@@ -41,6 +45,8 @@ def test_committed_without_outputs(path):
                 "(jupyter nbconvert --clear-output --inplace)")
 
 
+@pytest.mark.slow
+@pytest.mark.notebook_execution
 @pytest.mark.timeout(900)
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_notebook_runs(path, tmp_path):

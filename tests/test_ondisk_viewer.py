@@ -10,7 +10,7 @@ from rdm_widgets.widgets import OnDiskRDMViewer
 
 
 def _shown(viewer):
-    from test_widgets import _decode                          # plotly's base64 'bdata' arrays
+    from _widget_helpers import _decode                       # plotly's base64 'bdata' arrays
 
     fig = viewer.heatmap.outputs[0]["data"]["application/vnd.plotly.v1+json"]
     return np.asarray(_decode(fig["data"][0]["z"]), dtype=np.float64), fig

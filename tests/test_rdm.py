@@ -216,3 +216,27 @@ def test_plot_returns_figure():
     fig = r.plot(indices=[2, 0])
     np.testing.assert_array_equal(np.asarray(fig.data[0].z), r.matrix[np.ix_([2, 0], [2, 0])])
     assert list(fig.data[0].x) == ["c", "a"]
+
+
+def test_hdf5_round_trip_without_rsatoolbox(tmp_path):
+    """LayerRDM.save(.hdf5) writes rsatoolbox's layout with h5py alone; from_file and load_rdms read it."""
+    import subprocess
+    import sys
+
+    rdm = LayerRDM(squareform(pdist(np.random.default_rng(0).normal(size=(5, 3)))), list("abcde"), "fc 1",
+                   {"distance": "euclidean", "n": 3})
+    path = rdm.save(tmp_path / "rdm.hdf5")
+    back = LayerRDM.from_file(path)
+    np.testing.assert_array_equal(back.matrix, rdm.matrix)
+    assert (back.stimuli, back.layer, back.meta) == (rdm.stimuli, rdm.layer, rdm.meta)
+    folder = tmp_path / "run"
+    folder.mkdir()
+    rdm.save(folder, format="hdf5")
+    assert [p.name for p in folder.iterdir()] == ["RDM_fc_1.hdf5"]
+    assert load_rdms(folder)["fc 1"].stimuli == list("abcde")
+    code = ("import sys, numpy as np; from rdm_widgets import LayerRDM; "
+            f"LayerRDM.from_file({str(path)!r}).save({str(tmp_path / 'again.h5')!r}); "
+            "print('rsatoolbox' in sys.modules, 'pandas' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "False"]
+    np.testing.assert_array_equal(LayerRDM.from_file(tmp_path / "again.h5").matrix, rdm.matrix)

@@ -158,6 +158,50 @@ def test_leave_one_subject_out_and_timecourse():
         rsa_timecourse(model, s[0])
 
 
+class _Conditions:
+    """A TimeResolvedRDM-like result: ``data`` (N, N, T) and condition names."""
+
+    def __init__(self, data, conditions):
+        self.data, self.conditions = data, list(conditions)
+
+
+def test_rsa_timecourse_matches_stimuli_to_conditions_by_name():
+    s, _ = _subjects(n_sub=4, n=6, seed=3)
+    e = np.moveaxis(s, 0, -1).copy()                    # (6, 6, 4)
+    conds = [f"c{i}" for i in range(6)]
+    model = _planted(n=6, seed=1)[0]
+    want = rsa_timecourse(model, e)                      # arrays: by position
+    res = _Conditions(e, conds)
+    # same names in another order: reordered to the conditions
+    order = [5, 3, 1, 0, 2, 4]
+    shuffled = LayerRDM(model, conds, "m").reorder(order)
+    np.testing.assert_allclose(rsa_timecourse(shuffled, res), want, rtol=1e-12)
+    # more stimuli than conditions: the conditions are picked by name
+    big = np.pad(model, ((1, 0), (1, 0)), constant_values=0.7)
+    big[0, 0] = 0.0
+    np.testing.assert_allclose(rsa_timecourse(LayerRDM(big, ["extra"] + conds, "m"), res), want, rtol=1e-12)
+    # a real TimeResolvedRDM
+    from rdm_widgets.eeg import TimeResolvedRDM
+
+    tr = TimeResolvedRDM(e, conditions=conds)
+    np.testing.assert_allclose(rsa_timecourse(shuffled, tr), want, rtol=1e-12)
+    # one side without names: by position (the array form)
+    np.testing.assert_allclose(rsa_timecourse(model, res), want, rtol=1e-12)
+    np.testing.assert_allclose(rsa_timecourse(LayerRDM(model, conds), e), want, rtol=1e-12)
+
+
+def test_rsa_timecourse_never_matches_by_count():
+    e = np.moveaxis(_subjects(n_sub=3, n=5, seed=4)[0], 0, -1).copy()
+    res = _Conditions(e, ["left", "right", "up", "down", "both"])
+    model = LayerRDM(_planted(n=5, seed=2)[0], [f"image_{i}" for i in range(5)], "conv1")
+    with pytest.raises(ValueError, match=r"'conv1'.*model stimuli \['image_0', .*EEG conditions \['left', 'right'"):
+        rsa_timecourse(model, res)
+    # a long list is shortened in the message
+    many = LayerRDM(_planted(n=30, seed=2)[0], [f"img{i}" for i in range(30)], "fc")
+    with pytest.raises(ValueError, match=r"'img9'\] … \(30 in all\)"):
+        rsa_timecourse(many, res)
+
+
 @pytest.fixture(scope="module")
 def mobilenet_model_rdm():
     files = sorted(demo_path("mobilenetv2").glob("image_*.npz"))
@@ -193,3 +237,39 @@ def test_real_noise_ceiling_reproduces_net2brain_log():
             noise_ceiling(load_rdm_stack(shared), rank_before_average=False, squared=True),
             [log["fmri_IT_RDMs.npz"]["spearman"]["lnc"], log["fmri_IT_RDMs.npz"]["spearman"]["unc"]],
             rtol=1e-9)
+
+
+def test_spearman_permutation_null_vs_scipy_loop():
+    """The rank-once route of the Spearman permutation test gives scipy's value for every relabelling."""
+    a, b = _planted(n=15, seed=4, noise=1.0)
+    res = compare_rdms(a, b, method="spearman", n_permutations=120, random_state=5)
+    rng = np.random.default_rng(5)
+    iu = np.triu_indices(15, 1)
+    want = np.array([spearmanr(a[iu], b[np.ix_(p, p)][iu])[0]
+                     for p in (rng.permutation(15) for _ in range(120))])
+    np.testing.assert_allclose(res.null, want, atol=1e-12)
+    assert res.r == pytest.approx(spearmanr(a[iu], b[iu])[0], abs=1e-12)
+    assert res.p == (1 + np.count_nonzero(want >= res.r - 1e-12)) / 121
+
+
+def test_rsatoolbox_method_names_and_noise_ceiling_object(tmp_path):
+    """rsatoolbox's 'corr' / 'tau-a' are synonyms; the noise ceiling is still a (lower, upper) tuple
+    with its options and a CSV export that needs no pandas."""
+    from rdm_widgets.rsa import NoiseCeiling, check_method
+
+    a, b = _planted(n=12, seed=1, noise=1.0)
+    assert check_method("corr") == "pearson" and check_method("TAU-A") == "kendall_tau_a"
+    assert compare_rdms(a, b, "corr").r == compare_rdms(a, b, "pearson").r
+    assert compare_rdms(a, b, "tau-a").method == "kendall_tau_a"
+    with pytest.raises(ValueError, match="'corr' and 'tau-a' are accepted"):
+        compare_rdms(a, b, "cosine")
+    s = load_rdm_stack(demo_path("fmri_evc"))
+    nc = noise_ceiling(s, "corr")
+    assert isinstance(nc, NoiseCeiling) and isinstance(nc, tuple) and len(nc) == 2
+    assert (nc.method, nc.convention, nc.n_subjects) == ("pearson", "rdm_widgets", 15)
+    text = nc.to_csv(tmp_path / "nc.csv")
+    assert text == (tmp_path / "nc.csv").read_text()
+    assert text.splitlines() == ["method,convention,n_subjects,lower,upper",
+                                 f"pearson,rdm_widgets,15,{nc.lower!r},{nc.upper!r}"]
+    res = compare_rdms(a, b, n_permutations=10, random_state=0)
+    assert res.to_csv().splitlines()[1] == f"spearman,{res.r!r},{res.p!r},10"

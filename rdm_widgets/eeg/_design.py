@@ -11,8 +11,15 @@ stimulus) never end up on both sides of a train/test split.
 Conventions
 -----------
 - Conditions are the unique labels in sorted order.
-- Each condition uses its first ``k`` trials in data order, ``k`` = the
-  smallest trial count of any condition (so every pair is balanced).
+- ``balance='first'`` (the default): each condition uses its first ``k`` trials
+  in data order, ``k`` = the smallest trial count of any condition (so every
+  pair is balanced). ``balance='random'``: ``k`` trials drawn per condition
+  without replacement by ``np.random.default_rng(SeedSequence(seed, spawn_key=(1,)))``
+  (kept in data order). ``balance=False``: every trial (pseudo-trials only: each
+  condition's trials are dealt into its ``pseudo_trials`` bins, so units stay
+  balanced); the trial matrix is then padded and :attr:`Design.valid` marks the
+  real trials. An unbalanced design is reported with :class:`UnbalancedTrialsWarning`
+  by ``eeg_rdm``.
 - A *bin assignment* maps every used trial to one of ``n_bins`` bins; bins are
   pseudo-trials (``pseudo_trials=K``) or folds (``cv=int``). Bins are assigned
   *globally*: all trials of one group get the same bin index in every
@@ -25,7 +32,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Design", "make_design", "assign_bins", "average_bins", "as_float64_epochs", "apply_time_ops"]
+__all__ = ["Design", "make_design", "assign_bins", "average_bins", "epochs_shape", "as_float64_epochs",
+           "apply_time_ops", "BALANCE", "UnbalancedTrialsWarning", "subsample_rng", "unbalanced_message"]
+
+#: how trials are chosen when conditions have unequal counts (``eeg_rdm(balance=...)``)
+BALANCE = ("first", "random")
+
+
+class UnbalancedTrialsWarning(UserWarning):
+    """Conditions have unequal trial counts, so some trials are left out (``eeg_rdm``)."""
 
 
 @dataclass
@@ -36,19 +51,25 @@ class Design:
     ----------
     conditions : list
         Unique labels, sorted.
-    trial_index : ndarray, shape (n_cond, k)
-        Row ``c`` holds the indices (into the input trials) of the first ``k``
-        trials of condition ``c``.
+    trial_index : ndarray, shape (n_cond, width)
+        Row ``c`` holds the indices (into the input trials) of the trials
+        condition ``c`` uses (``width = k`` unless ``balance=False``).
     counts : dict
-        Number of trials of each condition in the input (before truncation).
-    groups : ndarray or None, shape (n_cond, k)
+        Number of trials of each condition in the input (available).
+    groups : ndarray or None, shape (n_cond, width)
         Group id of each used trial (as integer codes), or None.
+    valid : ndarray of bool, shape (n_cond, width), or None
+        With ``balance=False``: which entries of ``trial_index`` are trials (the
+        rest pads shorter conditions). None when every row is full.
+    balance : {'first', 'random'} or False
     """
 
     conditions: list
     trial_index: np.ndarray
     counts: dict
     groups: np.ndarray | None
+    valid: np.ndarray | None = None
+    balance: object = "first"
 
     @property
     def n_cond(self) -> int:
@@ -56,7 +77,44 @@ class Design:
 
     @property
     def k(self) -> int:
-        return int(self.trial_index.shape[1])
+        """Trials of the smallest condition (used by every condition unless ``balance=False``)."""
+        return int(self.trial_index.shape[1] if self.valid is None else self.valid.sum(axis=1).min())
+
+    @property
+    def used(self) -> dict:
+        """``{condition: trials used}``."""
+        n = [self.trial_index.shape[1]] * self.n_cond if self.valid is None else self.valid.sum(axis=1).tolist()
+        return {c: int(u) for c, u in zip(self.conditions, n)}
+
+    @property
+    def balanced(self) -> bool:
+        """Every condition has the same number of trials in the input."""
+        return len(set(self.counts.values())) == 1
+
+    def trials_used(self) -> dict:
+        """``{condition: [indices of the used input trials]}`` (JSON-friendly)."""
+        rows = [self.trial_index[c] if self.valid is None else self.trial_index[c][self.valid[c]]
+                for c in range(self.n_cond)]
+        return {str(c): [int(i) for i in r] for c, r in zip(self.conditions, rows)}
+
+
+def subsample_rng(seed: int) -> np.random.Generator:
+    """The generator of ``balance='random'``: spawned from ``seed``, independent of the
+    pseudo-trial draws made from the same seed."""
+    return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(1,)))
+
+
+def unbalanced_message(design: Design, *, most: int = 12) -> str:
+    """The text of :class:`UnbalancedTrialsWarning`: every condition's count, what is used."""
+    items = sorted(design.counts.items(), key=lambda kv: -kv[1])
+    listed = ", ".join(f"{c!r}: {n}" for c, n in items[:most]) + (" ..." if len(items) > most else "")
+    how = {"first": f"its first {design.k} trials in data order",
+           "random": f"{design.k} trials drawn at random (meta['seed'], meta['trials_used'])"}
+    hint = "balance='random' draws them at random; " if design.balance == "first" else ""
+    return (f"Conditions have unequal trial counts ({listed}); each condition uses "
+            f"{how[design.balance]}, {sum(design.counts.values()) - sum(design.used.values())} trial(s) are "
+            f"left out. {hint}balance=False with pseudo_trials=K averages every trial into pseudo-trials. "
+            "meta['n_trials_available'] and meta['n_trials_used'] record both.")
 
 
 def _sorted_unique(labels: np.ndarray) -> list:
@@ -70,7 +128,8 @@ def _sorted_unique(labels: np.ndarray) -> list:
     return uniq
 
 
-def make_design(labels, n_trials: int, groups=None, *, min_trials: int = 2, why: str = "") -> Design:
+def make_design(labels, n_trials: int, groups=None, *, min_trials: int = 2, why: str = "", balance="first",
+                rng: np.random.Generator | None = None) -> Design:
     """Validate labels (and groups) and pick the trials every condition uses.
 
     Parameters
@@ -85,6 +144,10 @@ def make_design(labels, n_trials: int, groups=None, *, min_trials: int = 2, why:
         Smallest allowed trial count of a condition.
     why : str
         Sentence explaining the minimum (added to the error message).
+    balance : {'first', 'random'} or False
+        Which trials are used (module docstring).
+    rng : numpy.random.Generator or None
+        Draws the subsample of ``balance='random'`` (:func:`subsample_rng`).
 
     Returns
     -------
@@ -126,7 +189,17 @@ def make_design(labels, n_trials: int, groups=None, *, min_trials: int = 2, why:
             "or pseudo_trials=K with a small K."
         )
     k = min(counts.values())
-    trial_index = np.stack([i[:k] for i in idx_per_cond])
+    valid = None
+    if balance is False:
+        width = max(counts.values())
+        valid = np.arange(width)[None, :] < np.array([len(i) for i in idx_per_cond])[:, None]
+        trial_index = np.stack([np.concatenate([i, np.full(width - len(i), i[0])]) for i in idx_per_cond])
+        if valid.all():
+            valid = None
+    elif balance == "random" and rng is not None:
+        trial_index = np.stack([np.sort(rng.choice(i, size=k, replace=False)) for i in idx_per_cond])
+    else:
+        trial_index = np.stack([i[:k] for i in idx_per_cond])
     g = None
     if groups is not None:
         garr = np.asarray(groups)
@@ -136,11 +209,12 @@ def make_design(labels, n_trials: int, groups=None, *, min_trials: int = 2, why:
             )
         _, codes = np.unique(garr.astype(str) if garr.dtype.kind == "O" else garr, return_inverse=True)
         g = codes.reshape(-1)[trial_index]
-    return Design(conditions=conditions, trial_index=trial_index, counts=counts, groups=g)
+    return Design(conditions=conditions, trial_index=trial_index, counts=counts, groups=g, valid=valid,
+                  balance=balance)
 
 
 def assign_bins(n_cond: int, k: int, n_bins: int, *, groups=None, rng=None,
-                what: str = "fold") -> np.ndarray:
+                what: str = "fold", valid=None) -> np.ndarray:
     """Assign each used trial to one of ``n_bins`` bins (folds or pseudo-trials).
 
     Parameters
@@ -158,12 +232,21 @@ def assign_bins(n_cond: int, k: int, n_bins: int, *, groups=None, rng=None,
         first appearance).
     what : str
         Name of a bin for error messages ("fold" or "pseudo-trial").
+    valid : ndarray of bool, shape (n_cond, k), or None
+        Which trials exist (``balance=False``: shorter conditions are padded at the end);
+        padding gets bin -1. Needs ``rng`` and no groups.
 
     Returns
     -------
     ndarray of int, shape (n_cond, k)
         Bin of every trial. Every condition has at least one trial in every bin.
     """
+    if valid is not None:
+        out = np.full((n_cond, k), -1, dtype=np.int64)
+        for c in range(n_cond):
+            n_c = int(valid[c].sum())
+            out[c, rng.permutation(n_c)] = np.arange(n_c) % n_bins
+        return out
     if groups is None:
         if rng is None:
             return np.broadcast_to(np.arange(k) % n_bins, (n_cond, k)).copy()
@@ -210,6 +293,7 @@ def average_bins(x: np.ndarray, bins: np.ndarray, n_bins: int) -> np.ndarray:
     ----------
     x : ndarray, shape (n_cond, k, C, T)
     bins : ndarray of int, shape (n_cond, k)
+        -1 for padding (left out).
     n_bins : int
 
     Returns
@@ -218,9 +302,38 @@ def average_bins(x: np.ndarray, bins: np.ndarray, n_bins: int) -> np.ndarray:
     """
     n_cond, k = bins.shape
     onehot = np.zeros((n_cond, n_bins, k), dtype=x.dtype)
-    onehot[np.arange(n_cond)[:, None], bins, np.arange(k)[None, :]] = 1.0
+    if (bins < 0).any():
+        c, r = np.nonzero(bins >= 0)
+        onehot[c, bins[c, r], r] = 1.0
+    else:
+        onehot[np.arange(n_cond)[:, None], bins, np.arange(k)[None, :]] = 1.0
     onehot /= onehot.sum(axis=2, keepdims=True)
     return np.einsum("cbk,ckxt->cbxt", onehot, x)
+
+
+def epochs_shape(eeg) -> tuple:
+    """``(n_trials, n_channels, n_times)`` of epochs, from their shape alone (no value is read).
+
+    A 2-D array (n_trials, n_channels) is one time point; 1-D and >3-D raise.
+    """
+    shape = tuple(eeg.shape) if hasattr(eeg, "shape") else np.shape(eeg)
+    if len(shape) == 1:
+        raise ValueError(
+            f"'eeg' is 1-D (shape {shape}); expected (n_trials, n_channels, n_times) or "
+            "(n_trials, n_channels) for a single time point. Add the channel axis, e.g. "
+            "eeg[:, None] for one channel."
+        )
+    if len(shape) == 2:  # one time point: documented, not an error
+        shape = (*shape, 1)
+    if len(shape) != 3:
+        raise ValueError(f"'eeg' must have shape (n_trials, n_channels, n_times); got {shape}. "
+                         "Average or select the extra axes first.")
+    empty = [name for name, n in zip(("trials", "channels", "time points"), shape) if n == 0]
+    if empty:
+        raise ValueError(f"'eeg' has no {' and no '.join(empty)} (shape (n_trials, n_channels, n_times) = "
+                         f"{tuple(int(n) for n in shape)}); decoding needs at least one of each. Check the "
+                         "picks, the time window (tmin/tmax, crop) and the trial selection.")
+    return shape
 
 
 def as_float64_epochs(eeg) -> np.ndarray:
@@ -232,18 +345,8 @@ def as_float64_epochs(eeg) -> np.ndarray:
     arr = eeg.detach().cpu().numpy() if hasattr(eeg, "detach") else np.asarray(eeg)
     if arr.dtype.kind not in "fiu":
         raise TypeError(f"'eeg' must be a numeric array; got dtype {arr.dtype}.")
-    if arr.ndim == 1:
-        raise ValueError(
-            f"'eeg' is 1-D (shape {arr.shape}); expected (n_trials, n_channels, n_times) or "
-            "(n_trials, n_channels) for a single time point. Add the channel axis, e.g. "
-            "eeg[:, None] for one channel."
-        )
-    if arr.ndim == 2:  # one time point: documented, not an error
-        arr = arr[:, :, None]
-    if arr.ndim != 3:
-        raise ValueError(f"'eeg' must have shape (n_trials, n_channels, n_times); got {arr.shape}. "
-                         "Average or select the extra axes first.")
-    arr = np.asarray(arr, dtype=np.float64)
+    shape = epochs_shape(arr)
+    arr = np.asarray(arr, dtype=np.float64).reshape(shape)
     bad = ~np.isfinite(arr)
     if bad.any():
         tr, ch, t = (int(i) for i in np.argwhere(bad)[0])
@@ -252,7 +355,17 @@ def as_float64_epochs(eeg) -> np.ndarray:
             f"'eeg' contains {n_nan} NaN and {int(bad.sum()) - n_nan} inf value(s); the first is at "
             f"trial {tr}, channel {ch}, time index {t}. Interpolate bad channels or drop bad trials first."
         )
+    top = max(abs(float(arr.max())), abs(float(arr.min()))) if arr.size else 0.0
+    if top > _MAX_ABS or 0 < top < _MIN_ABS:
+        raise ValueError(
+            f"'eeg' has max |value| = {top:.3g}, outside [{_MIN_ABS:g}, {_MAX_ABS:g}]: the covariances and "
+            "Ledoit-Wolf statistics (4th powers) of such data overflow or underflow float64, which gave "
+            "chance scores or linear-algebra errors. Rescale the data (e.g. volts to microvolts is 1e6).")
     return arr
+
+
+#: the range of max |eeg| whose 4th powers, summed over trials and channels, stay in float64
+_MAX_ABS, _MIN_ABS = 1e60, 1e-60
 
 
 def apply_time_ops(x: np.ndarray, times: np.ndarray, window, decim: int):

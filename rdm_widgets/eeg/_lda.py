@@ -72,13 +72,15 @@ from numbers import Real
 import numpy as np
 import torch
 
-from rdm_widgets._validate import check_finite, check_option
-from rdm_widgets.eeg._lda_base import (run_threaded, _SAFETY, _helmert, _fold_helmert, _chol_lower_bound_ok, _fold_stats)
-from rdm_widgets.eeg._lda_channel import _avg_referenced, _avgref_channel_space, _channel_space
-from rdm_widgets.eeg._lda_null import _null_space
-from rdm_widgets.eeg._linalg import lsqr_decisions, svd_decisions
+from .._covariance import check_shrinkage
+from .._validate import check_finite, check_option
+from ._lda_base import (_SAFETY, _chol_lower_bound_ok, _fold_helmert, _fold_stats, _helmert, average_referenced,
+                        run_threaded)
+from ._lda_channel import _avgref_channel_space, _channel_space
+from ._lda_null import _null_space
+from ._linalg import lsqr_decisions, svd_decisions
 
-__all__ = ["lda_loo_decisions", "lda_decisions"]
+__all__ = ["lda_loo_decisions", "lda_decisions", "lda_regime", "block_pair_times", "bytes_per_pair_time"]
 
 
 _BLOCK_BYTES = 256 * 2**20
@@ -142,20 +144,21 @@ def _block_decisions(x, k, tol):
     """Decisions (N, k, 2) for one block of pair-times x (N, 2k, C) = [class a; class b]."""
     c = x.shape[2]
     xa, xb = x[:, :k], x[:, k:]
-    if 2 * k - 2 <= c and _use_null_space(k, c):
+    regime = lda_regime(k, c)
+    if _use_null_space(k, c):
         # on a CPU small chunks keep the per-fold working set in cache (measured ~1.5x faster
         # than 300); on a GPU the whole block is one call
         chunk = _NULL_CHUNK if x.device.type == "cpu" else max(1, x.shape[0])
         parts = [_null_space(x[s:s + chunk], k, tol) for s in range(0, x.shape[0], chunk)]
         dec, ok = torch.cat([d for d, _ in parts]), torch.cat([o for _, o in parts])
-    elif 2 * k - 2 <= c:
+    elif regime == "rank_deficient":
         dec, ok = _sample_space(xa, xb, tol)
     else:
         dec = torch.empty(xa.shape[0], k, 2, dtype=xa.dtype, device=xa.device)
         ok = torch.zeros(xa.shape[0], k, dtype=torch.bool, device=xa.device)
         # average reference: rank C-1, one structural null direction (also covers 2k-3 == C)
-        avg = _avg_referenced(xa, xb)
-        for sel, path in ((avg, _avgref_channel_space), (~avg, _channel_space if 2 * k - 4 >= c else None)):
+        avg = average_referenced(x)
+        for sel, path in ((avg, _avgref_channel_space), (~avg, _channel_space if regime == "full_rank" else None)):
             idx = sel.nonzero()[:, 0]
             if path is not None and len(idx):
                 dec[idx], ok[idx] = path(xa[idx], xb[idx], tol)
@@ -166,21 +169,48 @@ def _block_decisions(x, k, tol):
     return dec
 
 
+def lda_regime(n_units: int, n_channels: int, average_reference: bool = False) -> str:
+    """Which path of the exact leave-one-out LDA kernel runs (:func:`_block_decisions`).
+
+    Parameters
+    ----------
+    n_units : int
+        Trials (or pseudo-trials) per condition, ``k``.
+    n_channels : int
+        ``C``.
+    average_reference : bool
+        The data are average-referenced (every trial sums to ~0 over channels).
+
+    Returns
+    -------
+    str
+        ``'rank_deficient'``: ``2k-2 <= C`` (fewer training trials than channels; one Cholesky
+        per fold, the slow regime); ``'average_reference'``: average-referenced data with
+        ``2k-2 > C``; ``'full_rank'``: ``2k-4 >= C`` (one factorisation per pair and time);
+        ``'exact_svd'``: the remaining case ``2k-3 == C`` (batched SVD for every fold).
+    """
+    if 2 * n_units - 2 <= n_channels:
+        return "rank_deficient"
+    if average_reference:
+        return "average_reference"
+    return "full_rank" if 2 * n_units - 4 >= n_channels else "exact_svd"
+
+
 def _use_null_space(k: int, c: int) -> bool:
     """Rank-deficient regime: the null-space path unless the pair's null space is large."""
-    return c - (2 * k - 2) <= 2 * k - 4
+    return lda_regime(k, c) == "rank_deficient" and c - (2 * k - 2) <= 2 * k - 4
 
 
-def _bytes_per_pair_time(k: int, c: int, device="cpu") -> int:
+def bytes_per_pair_time(k: int, c: int, device="cpu") -> int:
     """Rough peak memory of one pair-time in _block_decisions (sizes the blocks)."""
     common = 8 * k * c * 12
-    if 2 * k - 2 <= c and _use_null_space(k, c):
+    if _use_null_space(k, c):
         if torch.device(device).type != "cpu":  # one chunk per block
             m0, q = 2 * k - 2, c - 2 * k + 4    # (N, k, C) work and (N, 2k, C) scratch, Grams, (N, k, q, q)
             return 8 * (24 * k * c + 4 * m0 * m0 + (q - 2) ** 2 * c + 2 * k * q * q)
         # the work runs in _NULL_CHUNK pieces; blocks of <= 16 chunks keep the gathered trials in cache
         return max(common, _BLOCK_BYTES // (16 * _NULL_CHUNK))
-    if 2 * k - 2 <= c:  # per-fold contrasts (k, m, C) twice, Grams and factors (k, m, m) x 3
+    if lda_regime(k, c) == "rank_deficient":  # per-fold contrasts (k, m, C) twice, Grams and factors (k, m, m) x 3
         m = 2 * k - 4
         return common + 8 * k * m * (2 * c + 3 * m + 8)
     # channel paths; the average-reference one solves 4k+3 vectors and keeps 7x7 fold Grams
@@ -190,9 +220,9 @@ def _bytes_per_pair_time(k: int, c: int, device="cpu") -> int:
 def block_pair_times(k: int, c: int, device="cpu") -> int:
     """Pair-times per block of :func:`lda_loo_decisions` (blocks may run in parallel threads)."""
     if torch.device(device).type != "cpu":
-        return max(1, int(_CUDA_BLOCK_BYTES // _bytes_per_pair_time(k, c, device)))
-    step = max(1, int(_BLOCK_BYTES // _bytes_per_pair_time(k, c)))
-    if 2 * k - 2 <= c and _use_null_space(k, c):
+        return max(1, int(_CUDA_BLOCK_BYTES // bytes_per_pair_time(k, c, device)))
+    step = max(1, int(_BLOCK_BYTES // bytes_per_pair_time(k, c)))
+    if _use_null_space(k, c):
         # blocks of whole chunks: chunk boundaries (and so every rounding) do not depend on the
         # block size; several blocks let the threads share the work
         step = max(_NULL_CHUNK, min(step, _NULL_BLOCK) // _NULL_CHUNK * _NULL_CHUNK)
@@ -334,11 +364,4 @@ def lda_decisions(train_a, train_b, test, *, solver="svd", shrinkage=None, tol=1
             raise ValueError(f"Invalid value for 'shrinkage': {shrinkage!r}. The 'svd' solver does not "
                              "support shrinkage (as in sklearn); use solver='lsqr'.")
         return svd_decisions(train_a, train_b, test, tol)
-    if isinstance(shrinkage, str):
-        shrinkage = check_option("shrinkage", shrinkage, ["auto"])
-    elif shrinkage is not None:
-        if isinstance(shrinkage, bool) or not isinstance(shrinkage, Real) or not 0 <= shrinkage <= 1:
-            raise ValueError(f"Invalid value for 'shrinkage': {shrinkage!r}. Expected None, 'auto' "
-                             "or a float in [0, 1].")
-        shrinkage = float(shrinkage)
-    return lsqr_decisions(train_a, train_b, test, shrinkage)
+    return lsqr_decisions(train_a, train_b, test, check_shrinkage(shrinkage, allow_none=True))

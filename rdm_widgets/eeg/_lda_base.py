@@ -1,8 +1,10 @@
 """Shared pieces of the exact LDA kernels (:mod:`rdm_widgets.eeg._lda`): certificate constants,
-Helmert contrast bases and the leave-one-out fold statistics."""
+Helmert contrast bases, the leave-one-out fold statistics, the average-reference test and the
+block threads."""
 from __future__ import annotations
 
 import functools
+import math
 from concurrent.futures import ThreadPoolExecutor
 
 import torch
@@ -16,6 +18,8 @@ _MIN_DOWNDATE = 1e-3
 _MIN_VAR_FRAC = 1e-5
 # A trial counts as average-referenced when |1^T x| <= this * |1| |x| (float32 rounding ~1e-8).
 _AVGREF_COS = 1e-6
+
+__all__ = ["average_referenced", "run_threaded"]
 
 
 def _helmert(n: int, dtype, device) -> torch.Tensor:
@@ -69,6 +73,25 @@ def _fold_stats(xa, xb):
     # var_f <= var0 always; a (near-)constant channel would get std := 1 in sklearn
     ok_var = (var_f > 1e-8 * var0[:, None]).all(-1)                  # (N, k)
     return ma, mb, ra, rb, var0, var_f, ok_var
+
+
+def average_referenced(x: torch.Tensor) -> torch.Tensor:
+    """Whether every trial sums to ~0 over channels (average reference), per batch item.
+
+    The kernel takes its average-reference path per pair (:func:`._lda._block_decisions`) and
+    the cost estimate predicts that path (:func:`._plan.plan_eeg_rdm`) with this one test.
+
+    Parameters
+    ----------
+    x : Tensor, shape (..., n_trials, C)
+
+    Returns
+    -------
+    bool Tensor, shape (...)
+        True where ``|sum_c x| <= 1e-6 * sqrt(C) * |x|`` for every trial.
+    """
+    bound = _AVGREF_COS * math.sqrt(x.shape[-1]) * torch.linalg.vector_norm(x, dim=-1)
+    return (x.sum(-1).abs() <= bound).all(-1)
 
 
 def _block_worker(fn, start):

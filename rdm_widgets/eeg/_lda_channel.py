@@ -2,11 +2,9 @@
 one factorisation per pair and time, a 2x2 Woodbury downdate per fold (see :mod:`rdm_widgets.eeg._lda`)."""
 from __future__ import annotations
 
-import math
-
 import torch
 
-from rdm_widgets.eeg._lda_base import (_SAFETY, _MIN_DOWNDATE, _AVGREF_COS, _chol_lower_bound_ok, _fold_stats)
+from ._lda_base import _MIN_DOWNDATE, _SAFETY, _chol_lower_bound_ok, _fold_stats
 
 
 def _downdate_capacitance(gaa, gbb, gab, c, ok):
@@ -60,13 +58,6 @@ def _channel_space(xa, xb, tol):
     tau = _SAFETY * tol**2 * n / torch.where(torch.isfinite(worst), worst, torch.ones_like(worst))
     ok = ok & _chol_lower_bound_ok(qs, tau)[:, None]
     return dec, ok
-
-
-def _avg_referenced(xa, xb):
-    """(N,) True where every trial of the pair sums to ~0 over channels (average reference)."""
-    x = torch.cat([xa, xb], 1)
-    bound = _AVGREF_COS * math.sqrt(x.shape[-1]) * torch.linalg.vector_norm(x, dim=-1)
-    return (x.sum(-1).abs() <= bound).all(-1)
 
 
 def _avgref_channel_space(xa, xb, tol):

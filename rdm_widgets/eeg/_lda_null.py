@@ -10,8 +10,8 @@ import functools
 
 import torch
 
-from rdm_widgets.eeg._lda_base import (_SAFETY, _MIN_DOWNDATE, _MIN_VAR_FRAC, _helmert, _helmert_cached,
-                                       _chol_lower_bound_ok)
+from ._lda_base import (_SAFETY, _MIN_DOWNDATE, _MIN_VAR_FRAC, _helmert, _helmert_cached,
+                        _chol_lower_bound_ok)
 
 
 @functools.lru_cache(maxsize=16)
@@ -41,12 +41,6 @@ def _helmert_expand_into(y: torch.Tensor, s1: torch.Tensor, s2: torch.Tensor, ou
     torch.sub(cs[..., -1:, :], cs, out=out[..., 1:, :])              # row i: columns j > i ...
     out[..., 1:, :].addcmul_(ys, j, value=-1.0)                      # ... and -i in column i
     return out
-
-
-def _helmert_contrasts(r: torch.Tensor) -> torch.Tensor:
-    """(..., k, X) -> (..., k-1, X): ``_helmert(k).T @ r`` in O(k X) (cumulative sums)."""
-    out = r.new_empty(r.shape[:-2] + (r.shape[-2] - 1, r.shape[-1]))
-    return _helmert_contrasts_into(r, torch.empty_like(r), out)
 
 
 def _helmert_expand(y: torch.Tensor) -> torch.Tensor:

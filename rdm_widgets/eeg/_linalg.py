@@ -27,6 +27,8 @@ import math
 
 import torch
 
+from .._covariance import ledoit_wolf_shrinkage, shrunk_covariance
+
 __all__ = ["svd_decisions", "lsqr_decisions", "ledoit_wolf_cov", "empirical_cov"]
 
 
@@ -103,24 +105,13 @@ def ledoit_wolf_cov(x: torch.Tensor) -> torch.Tensor:
     # LedoitWolf.fit centres again (location_ = mean), then assume_centered=True
     z = z - z.mean(1, keepdim=True)
     emp = z.transpose(1, 2) @ z / n
-    if c == 1:
-        shrunk = emp  # sklearn: a single feature is never shrunk
-    else:
-        # ledoit_wolf_shrinkage, single block (C < block_size=1000 in sklearn's default)
-        z2 = z * z
-        emp_trace = z2.sum(1) / n                     # (B, C)
-        mu = emp_trace.sum(1) / c                     # (B,)
-        beta_ = (z2.sum(2) ** 2).sum(1)               # sum(X2.T @ X2) = sum_s (sum_i x_si^2)^2
-        delta_ = (emp * emp).sum((1, 2))              # sum((X.T X)^2) / n^2
-        beta = 1.0 / (c * n) * (beta_ / n - delta_)
-        delta = (delta_ - 2.0 * mu * emp_trace.sum(1) + c * mu**2) / c
-        beta = torch.minimum(beta, delta)
-        shrink = torch.where(beta == 0, torch.zeros_like(beta), beta / delta)
-        mu_emp = torch.diagonal(emp, dim1=1, dim2=2).sum(1) / c
-        eye = torch.eye(c, dtype=x.dtype, device=x.device)
-        shrunk = (1.0 - shrink)[:, None, None] * emp + (shrink * mu_emp)[:, None, None] * eye
+    # ledoit_wolf_shrinkage, single block (C < block_size=1000 in sklearn's default)
+    z2 = z * z
+    beta_ = (z2.sum(2) ** 2).sum(1)                   # sum(X2.T @ X2) = sum_s (sum_i x_si^2)^2
+    delta_ = (emp * emp).sum((1, 2))                  # sum((X.T X)^2) / n^2
+    shrink = ledoit_wolf_shrinkage((z2.sum(1) / n).sum(1), delta_, beta_, n, c)  # 0 for one feature
     s = scale.transpose(1, 2)  # (B, C, 1)
-    return s * shrunk * scale
+    return s * shrunk_covariance(emp, shrink) * scale
 
 
 def _shrunk(x: torch.Tensor, shrinkage) -> torch.Tensor:
@@ -128,11 +119,7 @@ def _shrunk(x: torch.Tensor, shrinkage) -> torch.Tensor:
         return empirical_cov(x)
     if isinstance(shrinkage, str):  # validated upstream: 'auto'
         return ledoit_wolf_cov(x)
-    emp = empirical_cov(x)
-    c = x.shape[2]
-    mu = torch.diagonal(emp, dim1=1, dim2=2).sum(1) / c
-    eye = torch.eye(c, dtype=x.dtype, device=x.device)
-    return (1.0 - shrinkage) * emp + (shrinkage * mu)[:, None, None] * eye
+    return shrunk_covariance(empirical_cov(x), shrinkage)
 
 
 def _lstsq_min_norm(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:

@@ -1,9 +1,9 @@
 """The permutation loop of :func:`rdm_widgets.eeg.eeg_rdm`, shared by the local run and dask tasks.
 
-Why this module exists: ``eeg_rdm`` first fixes everything in a :class:`_Plan`
-(:func:`._api._prepare`), then makes each permutation's inputs
-(:func:`_permutation_inputs`: pseudo-trials, folds, noise whiteners) and runs the
-method's kernel over blocks of time points (:func:`_accumulate`). The local run
+Why this module exists: ``eeg_rdm`` first fixes everything in a :class:`RunPlan` (the
+options and sizes of :func:`._plan.plan_eeg_rdm` plus the selected data), then makes each
+permutation's inputs (:func:`_permutation_inputs`: pseudo-trials, folds, noise whiteners)
+and runs the method's kernel over blocks of time points (:func:`_accumulate`). The local run
 loops over all of it; with ``client=`` (:mod:`._distributed`) the client makes the
 inputs and every (permutation, time block) is one task running the same
 :func:`_accumulate` -- so both make the same kernel calls and get the same numbers.
@@ -18,7 +18,10 @@ import torch
 
 from ._design import assign_bins, average_bins
 from ._noise import noise_whiteners
+from ._options import EEGOptions
 from ._result import TimeResolvedRDM
+
+__all__ = ["RunPlan"]
 
 # pair-time points per time block (see _time_blocks)
 _BLOCK_PAIR_TIMES = 16_384
@@ -39,12 +42,13 @@ def _time_blocks(n_times: int, n_pairs: int) -> list:
     return [slice(int(b[0]), int(b[-1]) + 1) for b in np.array_split(np.arange(n_times), n_blocks)]
 
 
-@dataclass
-class _Plan:
+@dataclass(frozen=True, eq=False)
+class RunPlan:
     """What :func:`eeg_rdm` fixed before computing anything: options, trials, kernel, meta.
 
     ``x`` (n_cond, k, C, T) holds the used trials after ``window``/``decim``; the rest is
-    small. It is all the permutation loop needs, locally or split over a cluster.
+    small. It is all the permutation loop needs, locally or split over a cluster. With
+    ``balance=False`` shorter conditions are padded and ``valid`` (n_cond, k) marks the trials.
     """
 
     x: np.ndarray
@@ -52,16 +56,32 @@ class _Plan:
     conditions: list
     groups: Optional[np.ndarray]     # (n_cond, k) group codes or None
     pairs: torch.Tensor              # (n_pairs, 2), i < j
-    device: torch.device
     run: Callable                    # kernel(units, fold_of_unit, n_folds, pairs, whiteners, opts, reporter)
-    opts: dict
-    cv: object
+    opts: EEGOptions
     n_folds: int
-    pseudo_trials: Optional[int]
-    n_permutations: int
     seed: Optional[int]
-    noise_normalization: Optional[str]
     meta: dict
+    valid: Optional[np.ndarray] = None   # (n_cond, k) bool, or None when every row is full
+
+    @property
+    def device(self) -> torch.device:
+        return self.opts.device
+
+    @property
+    def cv(self):
+        return self.opts.cv
+
+    @property
+    def pseudo_trials(self) -> Optional[int]:
+        return self.opts.pseudo_trials
+
+    @property
+    def n_permutations(self) -> int:
+        return self.opts.n_permutations
+
+    @property
+    def noise_normalization(self) -> Optional[str]:
+        return self.opts.noise_normalization
 
     @property
     def total(self) -> int:
@@ -69,7 +89,7 @@ class _Plan:
         return self.n_permutations * self.n_folds * len(self.pairs) * self.x.shape[-1]
 
 
-def _permutation_inputs(plan: _Plan):
+def _permutation_inputs(plan: RunPlan):
     """Yield ``(units, fold_of_unit, whiteners)`` for every permutation, in order.
 
     ``units`` (n_cond, n_units, C, T) are the trials or this permutation's pseudo-trials,
@@ -84,7 +104,7 @@ def _permutation_inputs(plan: _Plan):
     x_t = torch.from_numpy(x).to(dev)
     for _ in range(plan.n_permutations):
         if n_pt is not None:
-            bins = assign_bins(n_cond, k, n_pt, groups=plan.groups, rng=rng, what="pseudo-trial")
+            bins = assign_bins(n_cond, k, n_pt, groups=plan.groups, rng=rng, what="pseudo-trial", valid=plan.valid)
             units = torch.from_numpy(average_bins(x, bins, n_pt)).to(dev)
             fold_of_unit = np.broadcast_to(np.arange(n_pt) % n_folds, (n_cond, n_pt))
             fold_of_trial = fold_of_unit[0][bins]
@@ -99,6 +119,8 @@ def _permutation_inputs(plan: _Plan):
         if plan.noise_normalization is not None:
             f_idx = torch.arange(n_folds, device=dev)[:, None, None]
             train_mask = torch.from_numpy(np.ascontiguousarray(fold_of_trial)).to(dev)[None] != f_idx
+            if plan.valid is not None:                         # padding is never a training trial
+                train_mask &= torch.from_numpy(plan.valid).to(dev)[None]
             whiteners = noise_whiteners(x_t, train_mask, plan.noise_normalization)
         yield units, torch.from_numpy(np.ascontiguousarray(fold_of_unit)).to(dev), whiteners
 
@@ -116,9 +138,9 @@ def _accumulate(inputs, blocks: list, n_folds: int, pairs: torch.Tensor, run: Ca
     n_folds : int
     pairs : Tensor, shape (n_pairs, 2)
     run : callable
-        The method's kernel (see ``METHODS``).
-    opts : dict
-        ``method``, ``score`` and ``shrinkage``.
+        The method's kernel (see :data:`._methods.METHODS`).
+    opts : EEGOptions
+        The resolved options (the kernels read ``method``, ``score`` and ``shrinkage``).
     reporter : ProgressReporter
 
     Returns
@@ -142,7 +164,7 @@ def _accumulate(inputs, blocks: list, n_folds: int, pairs: torch.Tensor, run: Ca
     return acc
 
 
-def _to_result(plan: _Plan, acc: torch.Tensor) -> TimeResolvedRDM:
+def _to_result(plan: RunPlan, acc: torch.Tensor) -> TimeResolvedRDM:
     """Average over permutations and fill the symmetric (n_cond, n_cond, T) RDM."""
     # on the CPU: CUDA divides by a Python scalar as a multiplication by its reciprocal
     pc, acc = plan.pairs.cpu(), acc.cpu() / plan.n_permutations

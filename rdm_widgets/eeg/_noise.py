@@ -18,10 +18,18 @@ Definition used here, for fold ``f``:
 3. ``'time'``: one covariance per time point; ``'epoch'``: the mean of the
    per-time covariances over the epoch (as in Guggenmos et al.);
 4. whitening matrix ``W = cov^(-1/2)`` (symmetric, via eigendecomposition).
+
+A time point whose training residuals are all zero (no noise: a one-sample baseline, zero
+padding) has no inverse square root; it is left unwhitened (``W = I``) with a RuntimeWarning
+(:func:`_regularise_flat` says why). A whitener that is still not finite raises ValueError.
 """
 from __future__ import annotations
 
+import warnings
+
 import torch
+
+from .._covariance import ledoit_wolf_shrinkage, shrunk_covariance
 
 __all__ = ["ledoit_wolf", "noise_whiteners", "whiten", "NOISE_MODES"]
 
@@ -43,7 +51,7 @@ def ledoit_wolf(x: torch.Tensor, n: torch.Tensor | int | None = None) -> torch.T
     -------
     Tensor, shape (B, p, p)
         ``(1 - s) * S + s * mu * I`` with ``S = x'x / n``, ``mu = trace(S)/p``
-        and the Ledoit-Wolf shrinkage ``s``, equal to
+        and the Ledoit-Wolf shrinkage ``s`` (:mod:`rdm_widgets._covariance`), equal to
         ``sklearn.covariance.ledoit_wolf(x[b], assume_centered=True)[0]``.
     """
     B, N, p = x.shape
@@ -53,19 +61,12 @@ def ledoit_wolf(x: torch.Tensor, n: torch.Tensor | int | None = None) -> torch.T
         n = torch.full((B,), float(n), dtype=x.dtype, device=x.device)
     else:
         n = n.to(dtype=x.dtype, device=x.device)
-    nb = n[:, None, None]
-    emp = x.transpose(1, 2) @ x / nb                                  # (B, p, p)
+    emp = x.transpose(1, 2) @ x / n[:, None, None]                    # (B, p, p)
     x2 = x * x
     emp_trace = x2.sum(dim=1) / n[:, None]                            # (B, p)
-    mu = emp_trace.sum(dim=1) / p                                     # (B,)
     beta_ = (x2.transpose(1, 2) @ x2).sum(dim=(1, 2))                 # (B,)
     delta_ = ((x.transpose(1, 2) @ x) ** 2).sum(dim=(1, 2)) / n ** 2  # (B,)
-    beta = (beta_ / n - delta_) / (p * n)
-    delta = (delta_ - 2.0 * mu * emp_trace.sum(dim=1) + p * mu ** 2) / p
-    beta = torch.minimum(beta, delta)
-    shrink = torch.where(beta == 0, torch.zeros_like(beta), beta / torch.where(delta == 0, torch.ones_like(delta), delta))
-    eye = torch.eye(p, dtype=x.dtype, device=x.device)
-    return (1.0 - shrink)[:, None, None] * emp + (shrink * mu)[:, None, None] * eye
+    return shrunk_covariance(emp, ledoit_wolf_shrinkage(emp_trace.sum(dim=1), delta_, beta_, n, p))
 
 
 def _inv_sqrt(cov: torch.Tensor) -> torch.Tensor:
@@ -106,8 +107,45 @@ def noise_whiteners(x: torch.Tensor, train_mask: torch.Tensor, mode: str) -> tor
         cov = ledoit_wolf(res, torch.full((T,), float(n_f), dtype=x.dtype, device=x.device))
         if mode == "epoch":
             cov = cov.mean(dim=0, keepdim=True)
-        out.append(_inv_sqrt(cov))
+        cov = _regularise_flat(cov, f, mode)
+        try:
+            w = _inv_sqrt(cov)
+        except torch.linalg.LinAlgError as exc:
+            raise ValueError(f"noise_normalization={mode!r}: the noise covariance of fold {f} could not be "
+                             f"decomposed ({str(exc).splitlines()[0]}). Rescale the data (e.g. volts to "
+                             "microvolts is 1e6).") from None
+        bad = ~torch.isfinite(w).all(dim=-1).all(dim=-1)
+        if bool(bad.any()):
+            idx = bad.nonzero().flatten().tolist()
+            raise ValueError(f"noise_normalization={mode!r}: the noise covariance of fold {f} has no finite "
+                             f"inverse square root at time index/indices {idx[:10]}"
+                             f"{' ...' if len(idx) > 10 else ''} (values too large for float64?). Rescale "
+                             "the data (e.g. volts to microvolts is 1e6).")
+        out.append(w)
     return torch.stack(out)
+
+
+def _regularise_flat(cov: torch.Tensor, fold: int, mode: str) -> torch.Tensor:
+    """Covariances (T', C, C) with identity matrices where the training residuals are all 0.
+
+    A time point at which every training trial equals its condition's mean on every channel
+    (a one-sample baseline, zero padding, a reference sample) has a zero noise covariance, whose
+    inverse square root is undefined (it gave NaN distances). It has no noise to normalise,
+    so it is left unwhitened (``W = I``) and a RuntimeWarning names it: with no variation
+    between trials the distances there are 0 and decoding is at chance whatever ``W`` is.
+    """
+    flat = torch.diagonal(cov, dim1=-2, dim2=-1).sum(-1) == 0
+    if not bool(flat.any()):
+        return cov
+    idx = flat.nonzero().flatten().tolist()
+    where = (f"time index/indices {idx[:10]}{' ...' if len(idx) > 10 else ''}" if mode == "time"
+             else "any time point of the epoch")
+    warnings.warn(f"noise_normalization={mode!r}: the training trials have no noise at {where} (every "
+                  "trial equals its condition's mean on every channel, e.g. a one-sample baseline or "
+                  "zero padding); left unwhitened there (W = I) instead of giving NaN.",
+                  RuntimeWarning, stacklevel=2)
+    eye = torch.eye(cov.shape[-1], dtype=cov.dtype, device=cov.device)
+    return torch.where(flat[:, None, None], eye, cov)
 
 
 def whiten(units: torch.Tensor, w: torch.Tensor) -> torch.Tensor:

@@ -3,7 +3,9 @@
 Why this module exists: a time-resolved RDM is useless without its time axis,
 its condition order and the options that produced it (method, folds, seed...).
 This container keeps them together, behaves like the ``(n, n, T)`` array for
-numpy code, and saves to a pickle-free ``.npz`` (metadata as JSON).
+numpy code, and saves to a pickle-free ``.npz`` (metadata as JSON). It converts to
+rsatoolbox ``RDMs`` (one RDM per time point, the rdm descriptor ``time``) and to a tidy
+table (``time, condition_a, condition_b, value``; :meth:`TimeResolvedRDM.to_frame`).
 """
 from __future__ import annotations
 
@@ -124,6 +126,83 @@ class TimeResolvedRDM:
         return LayerRDM(self.data[:, :, index], stimuli=[str(c) for c in self.conditions],
                         layer=f"t={self.times[index]:.4g}", meta=meta)
 
+    # ------------------------------------------------------------- tables
+    _COLUMNS = ("time", "condition_a", "condition_b", "value")
+
+    def _tidy_rows(self) -> list:
+        n = self.data.shape[0]
+        iu, ju = np.triu_indices(n, 1)
+        names = [str(c) for c in self.conditions]
+        pairs = [(names[i], names[j]) for i, j in zip(iu, ju)]
+        values = self.data[iu, ju, :]                              # (pairs, T)
+        return [(float(t), a, b, float(values[p, ti])) for ti, t in enumerate(self.times)
+                for p, (a, b) in enumerate(pairs)]
+
+    def to_frame(self):
+        """Tidy long table (imports pandas): ``time`` (the result's times, seconds for MNE
+        input), ``condition_a``, ``condition_b``, ``value``; one row per time point and pair
+        of the upper triangle, time-major."""
+        from ..interop._pandas import to_frame
+
+        return to_frame(self._COLUMNS, self._tidy_rows())
+
+    def to_csv(self, path=None, *, overwrite: bool = False) -> str:
+        """The table of :meth:`to_frame` as CSV text (no pandas needed), also written
+        atomically to ``path`` when given."""
+        from ..interop._pandas import write_csv
+
+        return write_csv(path, self._COLUMNS, self._tidy_rows(), overwrite=overwrite)
+
+    # ----------------------------------------------------------- rsatoolbox
+    def to_rsatoolbox(self):
+        """The RDMs as an ``rsatoolbox.rdm.RDMs`` (imports rsatoolbox): one RDM per time point,
+        rdm descriptor ``time``, pattern descriptor ``conditions`` (as text), descriptor
+        ``meta_json``, ``dissimilarity_measure`` = ``meta['dissimilarity']`` (else the method)."""
+        from ..interop._rsatoolbox import to_rsatoolbox
+
+        measure = self.meta.get("dissimilarity", self.meta.get("method"))
+        return to_rsatoolbox(np.moveaxis(self.data, 2, 0), [str(c) for c in self.conditions],
+                             name_descriptor="conditions", rdm_descriptors={"time": self.times.tolist()},
+                             descriptors={"meta_json": json.dumps(_jsonable(self.meta))},
+                             measure=None if measure is None else str(measure))
+
+    @classmethod
+    def from_rsatoolbox(cls, rdms, time_descriptor: str | None = "time") -> "TimeResolvedRDM":
+        """An rsatoolbox ``RDMs`` with one RDM per time point (e.g. from ``calc_rdm_movie``).
+
+        Parameters
+        ----------
+        rdms : rsatoolbox.rdm.RDMs
+        time_descriptor : str or None
+            The rdm descriptor holding the times. None: ``'time'`` when present, else the
+            RDMs' positions 0..T-1.
+
+        Returns
+        -------
+        TimeResolvedRDM
+            Conditions from a pattern descriptor (``conditions``, ``conds``, ``stimuli``...), meta
+            from the descriptor ``meta_json`` (written by :meth:`to_rsatoolbox`) plus
+            ``dissimilarity_measure``.
+        """
+        from ..interop._rsatoolbox import from_rsatoolbox
+
+        d = from_rsatoolbox(rdms)
+        n_rdm = d.matrices.shape[0]
+        key = time_descriptor if time_descriptor is not None else ("time" if "time" in d.rdm_descriptors else None)
+        if key is None:
+            times = np.arange(n_rdm, dtype=np.float64)
+        elif key not in d.rdm_descriptors:
+            raise ValueError(f"The rsatoolbox RDMs have no rdm descriptor {key!r} (they have "
+                             f"{sorted(d.rdm_descriptors)}); pass time_descriptor=<one of them>, or None "
+                             "to number the time points.")
+        else:
+            times = np.asarray(d.rdm_descriptors[key], dtype=np.float64)
+        if isinstance(d.descriptors.get("meta_json"), str):      # written by to_rsatoolbox: as it was
+            meta = json.loads(d.descriptors["meta_json"])
+        else:
+            meta = {} if d.measure is None else {"dissimilarity_measure": d.measure}
+        return cls(np.moveaxis(d.matrices, 0, 2), times=times, conditions=d.names, meta=meta)
+
     # ----------------------------------------------------------------- I/O
     def save(self, path, overwrite: bool = False) -> Path:
         """Save to an ``.npz`` file atomically (no pickle; meta as JSON).
@@ -138,17 +217,21 @@ class TimeResolvedRDM:
         overwrite : bool
             Replace an existing file (otherwise ``FileExistsError``).
         """
-        from .._io import atomic_savez
+        from .._atomic import atomic_savez
 
         path = Path(path)
         if path.suffix != ".npz":
             path = path.with_name(path.name + ".npz")
+        return atomic_savez(path, overwrite=overwrite, **self.to_npz_arrays())
+
+    def to_npz_arrays(self) -> dict:
+        """The arrays :meth:`save` writes (``data`` (n, n, T), ``times`` (T,), ``conditions``,
+        ``meta_json``); a download builds its bytes from the same dict."""
         cond = np.asarray(self.conditions)
         if cond.dtype.kind not in "iuU":
             cond = np.asarray([str(c) for c in self.conditions])
-        meta_json = json.dumps(_jsonable(self.meta))
-        return atomic_savez(path, overwrite=overwrite, data=self.data, times=self.times,
-                            conditions=cond, meta_json=np.asarray(meta_json))
+        return {"data": np.asarray(self.data), "times": np.asarray(self.times), "conditions": cond,
+                "meta_json": np.asarray(json.dumps(_jsonable(self.meta)))}
 
     @classmethod
     def from_file(cls, path) -> "TimeResolvedRDM":

@@ -75,8 +75,10 @@ function render({ model, el }) {
     model.set("selected", c);
     model.save_changes();
   });
-  model.on("change:matrix", draw); model.on("change:selected", draw);
-  model.on("change:title", draw); model.on("change:labels", draw);
+  // a new matrix or new labels: the last hover text no longer describes what is drawn
+  const fresh = () => { tip.textContent = ""; canvas.title = ""; draw(); };
+  model.on("change:matrix", fresh); model.on("change:labels", fresh);
+  model.on("change:selected", draw); model.on("change:title", draw);
   draw();
 }
 export default { render };

@@ -1,37 +1,68 @@
-"""RDM creation panel: choose a feature folder and options, run the creator in the background."""
+"""RDM creation panel: choose a feature folder and options, run the creator in the background.
+
+The RDMs are computed in memory (:meth:`RDMCreator.compute_rdms`) and handed to the viewer as
+LayerRDMs; a separate, explicit step then saves them in the chosen format ("Save as") into a new
+folder of the run, which the status line names.
+"""
 from __future__ import annotations
 
-import tempfile
+import shutil
 import time
 from pathlib import Path
 
 import ipywidgets as widgets
 from traitlets import Bool, Dict, Float, TraitError, Unicode, observe, validate
 
-from ._common import RunnerMixin, confine, css, error_message, list_feature_sources, status_html
+from .._atomic import rdm_filename
+from .._options import available_devices
+from ..data_root import relative_text
+from ._display import css, error_message, refresh_choices, status_html
+from ._paths import SaveTo, confine, list_feature_sources
+from ._upload import MAX_DOWNLOAD_MB, download_button, rdms_csv_zip
+from ._runner import RunnerMixin
 
-__all__ = ["RDMCreationPanel", "default_create"]
+__all__ = ["RDMCreationPanel", "default_compute", "save_rdms"]
 
 POOLING_OPTIONS = ("none", "mean", "max", "first", "last")
 
 
-def default_create(feature_path, *, save_path, save_format, distance, chunk_size, pooling, device,
-                   progress):
-    """The panel's default compute function: :meth:`RDMCreator.create_rdms`; returns the output folder."""
+def default_compute(feature_path, *, distance, chunk_size, pooling, device, progress) -> dict:
+    """The panel's default compute function: :meth:`RDMCreator.compute_rdms` (in memory, no files).
+
+    Returns
+    -------
+    dict
+        ``{layer: LayerRDM}`` with (N, N) matrices, in the source's layer order.
+    """
     from ..creator import RDMCreator
 
-    return RDMCreator(device=device).create_rdms(
-        feature_path, save_path=save_path, save_format=save_format, distance=distance,
-        chunk_size=chunk_size, pooling=pooling, progress=progress)
+    return RDMCreator(device=device).compute_rdms(
+        feature_path, distance=distance, chunk_size=chunk_size, pooling=pooling, progress=progress)
 
 
-def _devices() -> list[str]:
+def save_rdms(rdms: dict, folder, save_format: str = "npz") -> Path:
+    """Save ``{layer: LayerRDM}`` as ``RDM_<layer>.<save_format>`` files into a new ``folder``.
+
+    All or nothing: the folder must not exist yet, and it is removed again when a file
+    cannot be written, so a failed save leaves no partial run folder.
+
+    Returns
+    -------
+    Path
+        The folder.
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True)
     try:
-        import torch
-
-        return ["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"]
-    except ImportError:  # pragma: no cover - torch is a dependency
-        return ["cpu"]
+        taken: set = set()
+        for layer, rdm in rdms.items():
+            name = rdm_filename(layer, taken, save_format)
+            taken.add(name)
+            rdm.save(folder / name, format=save_format)
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    return folder
 
 
 def _distances() -> list[str]:
@@ -49,13 +80,25 @@ class RDMCreationPanel(RunnerMixin, widgets.VBox):
         Only feature folders / HDF5 files under this folder can be chosen
         (default: the bundled demo data, :func:`rdm_widgets.demo.demo_root`).
     compute : callable or None
-        ``compute(feature_path, *, save_path, save_format, distance, chunk_size,
-        pooling, device, progress) -> folder or dict[layer, LayerRDM]``
-        (default :func:`default_create`). Tests inject a fake.
+        ``compute(feature_path, *, distance, chunk_size, pooling, device, progress)
+        -> dict[layer, LayerRDM]`` (default :func:`default_compute`, in memory). Tests
+        inject a fake.
     save_root : str or Path or None
-        Where each run's output folder is created (default: a new temporary folder).
+        Where each run's output folder is created (default None: nothing is written; the RDMs
+        stay in memory for the viewer, the Download buttons and "Save to"). When given, after
+        the compute function returns, the run's RDMs are saved there in the "Save as" format
+        (:func:`save_rdms`); the status line names the folder (relative to the data root, else
+        by its name only).
     folder : str or Path or None
-        Initially selected feature source (must be under ``data_root``).
+        Initially selected feature source (must be under ``data_root`` or in ``sources``).
+    sources : list or None
+        ``[(label, path)]`` offered in the Features chooser (default: every feature folder and
+        HDF5 file under ``data_root``, :func:`list_feature_sources`); see :meth:`set_sources`.
+    save_to_root : str or Path or None
+        Offer "Save to" a folder inside this folder (confined; never overwriting without a second
+        click). None: no saving (e.g. the bundled data); the Download buttons always work.
+    path_labels : dict or None
+        ``{folder: name}`` of other folders (uploads) shown by name in messages.
     max_depth : int
         How deep below ``data_root`` feature folders are searched.
     estimate : callable, False or None
@@ -92,22 +135,24 @@ class RDMCreationPanel(RunnerMixin, widgets.VBox):
     estimate_text = Unicode("")
 
     def __init__(self, data_root=None, compute=None, save_root=None, folder=None, max_depth: int = 3,
-                 estimate=None, **kwargs):
+                 estimate=None, sources=None, save_to_root=None, path_labels=None, **kwargs):
         from ..demo import demo_root
 
         self.data_root = Path(data_root if data_root is not None else demo_root()).expanduser().resolve()
         if not self.data_root.is_dir():
             raise ValueError(f"data_root {str(self.data_root)!r} is not a folder.")
-        self._compute = compute if compute is not None else default_create
+        self._compute = compute if compute is not None else default_compute
         if estimate is None:
             from ..estimate import estimate_features as estimate
         self._estimate = estimate or None
         self._save_root = Path(save_root) if save_root is not None else None
         self._run = None
         self._t0 = 0.0
-        self._source_layers: list[str] = []
+        self.path_labels = dict(path_labels or {})
 
-        sources = list_feature_sources(self.data_root, max_depth=max_depth)
+        if sources is None:
+            sources = list_feature_sources(self.data_root, max_depth=max_depth)
+        sources = list(sources)
         self.folder_dropdown = css(widgets.Dropdown(options=sources, value=None, description="Features",
                                                     layout=widgets.Layout(width="420px")), "rdmw-folder")
         distances = _distances()
@@ -116,21 +161,19 @@ class RDMCreationPanel(RunnerMixin, widgets.VBox):
             description="Distance"), "rdmw-distance")
         self.pooling_dropdown = css(widgets.Dropdown(options=POOLING_OPTIONS, value="none",
                                                      description="Pooling", disabled=True), "rdmw-pooling")
-        self.device_dropdown = css(widgets.Dropdown(options=_devices(), value="cpu", description="Device"),
-                                   "rdmw-device")
+        self.device_dropdown = css(widgets.Dropdown(options=available_devices(), value="cpu",
+                                                    description="Device"), "rdmw-device")
         self.chunk_input = css(widgets.BoundedIntText(value=0, min=0, max=10 ** 7, step=256,
                                                       description="Chunk rows",
                                                       tooltip="rows per distance block; 0 = whole matrix"),
                                "rdmw-chunk")
         self.format_dropdown = css(widgets.Dropdown(options=["npz", "pt"], value="npz", description="Save as"),
                                    "rdmw-format")
-        self.run_button = css(widgets.Button(description="Run", button_style="primary", icon="play"), "rdmw-run")
-        self.stop_button = css(widgets.Button(description="Stop", button_style="warning", icon="stop",
-                                              disabled=True), "rdmw-stop")
-        self.progress_bar = css(widgets.IntProgress(value=0, min=0, max=100, description="Progress"),
-                                "rdmw-progress")
-        self.status_html = css(widgets.HTML(value=""), "rdmw-status")
+        self._make_controls("rdmw")
         self.estimate_html = css(widgets.HTML(value=""), "rdmw-estimate")
+        self.download_npz = download_button("RDMs (.zip of .npz)", "rdmw-download-rdms")
+        self.download_csv = download_button("RDMs (.zip of .csv)", "rdmw-download-rdms-csv")
+        self.save_to = css(SaveTo(save_to_root, "rdms", self._write_rdms), "rdmw-save-rdms")
 
         widgets.link((self, "folder"), (self.folder_dropdown, "value"))
         widgets.dlink((self, "progress"), (self.progress_bar, "value"), lambda p: int(round(100 * p)))
@@ -150,6 +193,8 @@ class RDMCreationPanel(RunnerMixin, widgets.VBox):
             self.estimate_html,
             widgets.HBox([self.run_button, self.stop_button, self.progress_bar]),
             self.status_html,
+            widgets.HBox([self.download_npz, self.download_csv]),
+            self.save_to,
         ]
         super().__init__(rows, **kwargs)
         self.add_class("rdmw-creation-panel")
@@ -158,23 +203,49 @@ class RDMCreationPanel(RunnerMixin, widgets.VBox):
         elif sources:
             self.folder = sources[0][1]
         if not sources:
-            self.status = f"No feature folders (.npz) or HDF5 files under {self.data_root}."
+            self.status = "No feature folders (.npz) or HDF5 files in the data folder."
 
     # ------------------------------------------------------------------ state
+    def _relative(self, text: str) -> str:
+        """``text`` without server paths: relative to the data root, uploads by name."""
+        return relative_text(text, self.data_root, self.path_labels)
+
+    @validate("status", "estimate_text")
+    def _no_server_paths(self, proposal):
+        return self._relative(proposal["value"])
+
     @validate("folder")
     def _check_folder(self, proposal):
         value = proposal["value"]
         if value is None:
             return None
+        options = [p for _, p in self.folder_dropdown.options]
+        resolved = str(Path(value).expanduser().resolve())
+        if resolved in options:         # listed by the program: scanned under the root, or uploaded
+            return resolved
         try:
             path = confine(value, self.data_root)
         except ValueError as exc:
-            raise TraitError(str(exc)) from None
-        options = [p for _, p in self.folder_dropdown.options]
-        if str(path) not in options:
-            raise TraitError(f"{str(value)!r} is not a feature folder or HDF5 file under the data root "
-                             f"{str(self.data_root)!r}; choose one of the listed sources.")
-        return str(path)
+            raise TraitError(self._relative(str(exc))) from None
+        raise TraitError(self._relative(f"{str(path)!r} is not a feature folder or HDF5 file of the data "
+                                        "folder; choose one of the listed sources."))
+
+    def set_sources(self, sources, keep_uploads: bool = True):
+        """Offer ``[(label, path)]`` in the Features chooser (e.g. the entries of another folder).
+
+        Uploaded sources (labels ``uploads/...``) stay listed. The chosen source stays chosen
+        when it is still listed, else the first one is chosen (None when there is none).
+        """
+        self.folder = refresh_choices(self.folder_dropdown, sources, self.folder, keep_uploads)
+        if not self.folder_dropdown.options:
+            self.status = "No feature folders (.npz) or HDF5 files in this folder."
+
+    def add_source(self, path, label: str):
+        """Add an uploaded feature set to the chooser and choose it."""
+        path = str(Path(path).resolve())
+        if path not in [p for _, p in self.folder_dropdown.options]:
+            self.folder_dropdown.options = list(self.folder_dropdown.options) + [(label, path)]
+        self.folder = path
 
     @observe("folder")
     def _on_folder(self, change):
@@ -199,7 +270,6 @@ class RDMCreationPanel(RunnerMixin, widgets.VBox):
                 warnings.simplefilter("ignore")  # e.g. "skipped info.json": not worth a status line
                 src = open_features(path)
             self.has_sequence = any(src.has_sequence(layer) for layer in src.layers)
-            self._source_layers = list(src.layers)
             self.status = (f"{Path(path).name}: {src.n_stimuli} stimuli, {len(src.layers)} layers"
                            + (" (sequence layers: choose a pooling)" if self.has_sequence else ""))
         except Exception as exc:  # noqa: BLE001 - any reading problem is shown, not raised
@@ -221,9 +291,9 @@ class RDMCreationPanel(RunnerMixin, widgets.VBox):
             chunk_size=opts["chunk_size"]))
 
     # ------------------------------------------------------------------ running
-    def _save_path(self) -> Path:
+    def _save_path(self) -> Path | None:
         if self._save_root is None:
-            self._save_root = Path(tempfile.mkdtemp(prefix="rdm_widgets_"))
+            return None                 # in memory only: Download / Save to take the results out
         stem = Path(self.folder).stem or "features"
         base = self._save_root / f"rdms_{stem}_{self.distance_dropdown.value}_{time.strftime('%Y%m%d_%H%M%S')}"
         path, i = base, 1
@@ -235,7 +305,7 @@ class RDMCreationPanel(RunnerMixin, widgets.VBox):
     def options(self) -> dict:
         """Keyword arguments the compute function gets from the controls (without progress)."""
         pooling = self.pooling_dropdown.value if self.has_sequence else "none"
-        return dict(save_format=self.format_dropdown.value, distance=self.distance_dropdown.value,
+        return dict(distance=self.distance_dropdown.value,
                     chunk_size=self.chunk_input.value or None,
                     pooling=None if pooling == "none" else pooling, device=self.device_dropdown.value)
 
@@ -246,25 +316,58 @@ class RDMCreationPanel(RunnerMixin, widgets.VBox):
         if self.folder is None:
             self.status = "Error: choose a feature folder first."
             return
-        feature_path = self.folder
-        kwargs = self.options()
-        kwargs["save_path"] = str(self._save_path())
-        self._start(lambda progress: self._compute(feature_path, progress=progress, **kwargs),
-                    f"Computing RDMs of {Path(feature_path).name} ({kwargs['distance']}) ...",
+        feature_path, kwargs = self.folder, self.options()
+        save_path, save_format = self._save_path(), self.format_dropdown.value
+
+        def job(progress):
+            rdms = self._compute(feature_path, progress=progress, **kwargs)
+            if not isinstance(rdms, dict):
+                raise TypeError(f"The compute function returned {type(rdms).__name__}; expected a dict "
+                                "{layer: LayerRDM}.")
+            # an explicit save step (the "Save as" choice) when a save_root was given; the viewer
+            # gets the RDMs in memory
+            where = str(save_rdms(rdms, save_path, save_format)) if rdms and save_path is not None else ""
+            return rdms, where, self._payloads(rdms), kwargs["distance"]
+
+        self._start(job, f"Computing RDMs of {Path(feature_path).name} ({kwargs['distance']}) ...",
                     estimate=self.estimated_seconds)
         if wait:
             self.join()
 
-    def _finish(self, result):
-        if isinstance(result, dict):
-            rdms, where = dict(result), ""
-        else:
-            from ..rdm import load_rdms
+    def _payloads(self, rdms: dict):
+        """The Download buttons' bytes (None when too large to send to the browser)."""
+        from ..rdm_files import rdms_to_zip
 
-            rdms, where = load_rdms(result), str(result)
-            # files load in name order; show layers in the network's order (as the source lists them)
-            rank = {layer: i for i, layer in enumerate(self._source_layers)}
-            rdms = dict(sorted(rdms.items(), key=lambda kv: rank.get(kv[0], len(rank))))
+        size = sum(8 * r.n_stimuli ** 2 for r in rdms.values())
+        if not rdms or size > MAX_DOWNLOAD_MB * 1024 ** 2:
+            return None
+        return rdms_to_zip(rdms, csv_files=False), rdms_csv_zip(rdms)
+
+    def _shown(self, path) -> str:
+        """A path as a visitor may see it: relative to the data root, else only its name."""
+        p = Path(path).resolve()
+        return p.relative_to(self.data_root).as_posix() if p.is_relative_to(self.data_root) else p.name
+
+    def _write_rdms(self, path):
+        """"Save to": the last run's RDMs in the "Save as" format into the new folder ``path``."""
+        if not self.rdms:
+            raise ValueError("Nothing to save yet: run first.")
+        save_rdms(self.rdms, path, self.format_dropdown.value)
+
+    def _result_name(self) -> str:
+        stem = Path(self.folder).stem if self.folder else "features"
+        return f"rdms_{stem}_{self.distance_dropdown.value}"
+
+    def _finish(self, result):
+        rdms, where, payloads, distance = result
         self.result_path = where
         self.rdms = rdms
-        return f"{len(rdms)} layer RDM(s)", (f" · saved to {where}" if where else "")
+        name = self._result_name()
+        self.save_to.name_text.value = name
+        if payloads is not None:
+            self.download_npz.set_payload(f"{name}.zip", payloads[0])
+            self.download_csv.set_payload(f"{name}_csv.zip", payloads[1])
+            note = ""
+        else:
+            note = " · too large to download here: use Save to"
+        return f"{len(rdms)} layer RDM(s) ({distance})", (f" · saved to {self._shown(where)}" if where else "") + note

@@ -1,119 +1,43 @@
 """EEG panel: load epochs, choose the decoding method and options, run eeg_rdm in the background."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import ipywidgets as widgets
 import numpy as np
 from traitlets import Any, Bool, Float, TraitError, Unicode, observe, validate
 
-from ._common import RunnerMixin, confine, css, error_message, list_files, status_html
+from .._options import available_devices
+from ..data_root import epoch_arrays, read_epochs_keys, relative_text
+from ..eeg import METHODS, SCORES, Epochs, eeg_rdm, find_epoch_arrays, is_epochs_file, mne_available
+from ..eeg import read_epochs as load_epochs  # re-exported: rdm_widgets.widgets.load_epochs
+from ._display import css, error_message, refresh_choices, status_html
+from ._paths import SaveTo, confine, list_files
+from ._runner import RunnerMixin
+from ._upload import download_button
 
-__all__ = ["EEGPanel", "Epochs", "load_epochs", "default_eeg_compute"]
+__all__ = ["EEGPanel", "Epochs", "load_epochs", "default_eeg_compute", "score_options"]
 
-_PREFERRED_LABEL_KEYS = ("labels", "label", "target", "targets", "y", "conditions", "condition", "events")
-_FALLBACK_METHODS = ("lda", "lda_shrinkage", "cv_euclidean", "crossnobis")
-
-
-@dataclass
-class Epochs:
-    """Epoched EEG/MEG: ``eeg`` (n_trials, n_channels, n_times), label arrays, times (s)."""
-
-    eeg: np.ndarray
-    labels: dict = field(default_factory=dict)   # key -> (n_trials,) array
-    times: np.ndarray | None = None
-    source: str = ""
-
-    @property
-    def label_keys(self) -> list[str]:
-        return list(self.labels)
+#: what the Score control shows for methods that return distances (they take no score)
+_NO_SCORE = ("— (distances)", "accuracy")
 
 
-def _mne_available() -> bool:
-    import importlib.util
+def score_options(method: str) -> list:
+    """Score choices of ``method`` from the core registry: the LDA scores, or none for distances.
 
-    return importlib.util.find_spec("mne") is not None
-
-
-def load_epochs(path) -> Epochs:
-    """Read epochs from an ``.npz`` (keys ``eeg``, label arrays, ``times``) or MNE ``-epo.fif`` file.
-
-    Every 1-D array with one entry per trial is offered as a label array
-    (``labels``/``target`` first). Loading never unpickles.
-
-    Raises
-    ------
-    ValueError
-        Missing ``eeg`` array, wrong dimensions, no label array, unsupported file.
+    Methods that return distances (crossnobis, cv_euclidean) take only the default score, which
+    the core names ``'accuracy'`` but which means nothing there, so it is not offered by name.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"EEG file not found: {str(path)!r}.")
-    if path.suffix.lower() == ".fif":
-        if not _mne_available():
-            raise ValueError(f"Reading {path.name} needs MNE-Python: pip install mne.")
-        import mne
+    return list(SCORES) if METHODS[method].is_lda else [_NO_SCORE]
 
-        ep = mne.read_epochs(str(path), preload=True, verbose="error")
-        inverse = {code: name for name, code in ep.event_id.items()}
-        labels = np.array([inverse.get(code, str(code)) for code in ep.events[:, 2]])
-        return Epochs(np.asarray(ep.get_data()), {"event": labels}, np.asarray(ep.times, dtype=np.float64), str(path))
-    if path.suffix.lower() != ".npz":
-        raise ValueError(f"Unsupported EEG file {path.name!r}: use an .npz with keys eeg, labels, times"
-                         + (" or an MNE -epo.fif file." if _mne_available() else " (MNE .fif needs mne)."))
-    with np.load(path, allow_pickle=False) as npz:
-        keys = list(npz.files)
-        data_key = next((k for k in ("eeg", "data", "X", "epochs") if k in keys), None)
-        if data_key is None:
-            raise ValueError(f"{path.name} has no 'eeg' array (keys: {keys}); expected eeg of shape "
-                             "(n_trials, n_channels, n_times).")
-        eeg = npz[data_key]
-        if eeg.ndim != 3:
-            raise ValueError(f"{path.name}: '{data_key}' has shape {eeg.shape}; expected "
-                             "(n_trials, n_channels, n_times).")
-        n = eeg.shape[0]
-        candidates = [k for k in keys if k != data_key and npz[k].ndim == 1 and npz[k].shape[0] == n
-                      and npz[k].dtype.kind in "USiub"]
-        candidates.sort(key=lambda k: (_PREFERRED_LABEL_KEYS.index(k) if k in _PREFERRED_LABEL_KEYS
-                                       else len(_PREFERRED_LABEL_KEYS), keys.index(k)))
-        if not candidates:
-            raise ValueError(f"{path.name} has no label array with one entry per trial ({n}); add e.g. "
-                             "'labels' of shape (n_trials,).")
-        labels = {k: npz[k] for k in candidates}
-        times = None
-        if "times" in keys and npz["times"].shape == (eeg.shape[2],):
-            times = npz["times"].astype(np.float64)
-        elif "sfreq" in keys:
-            times = np.arange(eeg.shape[2]) / float(npz["sfreq"])
-    return Epochs(eeg, labels, times, str(path))
+
+_NO_FILES = ("No epoch files in this folder (an .npz with a trials × channels × times array and a label "
+             "array, or an MNE -epo.fif).")
 
 
 def default_eeg_compute(eeg, labels, **options):
     """The panel's default compute function: :func:`rdm_widgets.eeg.eeg_rdm`."""
-    from ..eeg import eeg_rdm
-
     return eeg_rdm(eeg, labels, **options)
-
-
-def _methods() -> list[str]:
-    try:
-        from .. import eeg
-    except ImportError:  # pragma: no cover
-        return list(_FALLBACK_METHODS)
-    found = getattr(eeg, "METHODS", None)
-    if found is None:
-        try:
-            from ..eeg._api import METHODS as found
-        except ImportError:  # pragma: no cover - older layout of the EEG core
-            found = None
-    return [str(m) for m in found] if found else list(_FALLBACK_METHODS)
-
-
-def _devices() -> list[str]:
-    import torch
-
-    return ["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"]
 
 
 class EEGPanel(RunnerMixin, widgets.VBox):
@@ -131,6 +55,12 @@ class EEGPanel(RunnerMixin, widgets.VBox):
         (default :func:`default_eeg_compute`). Tests inject a fake.
     conditions : list or None
         Conditions selected initially (default all).
+    files : list or None
+        ``[(label, path)]`` of epoch files offered (default: every epochs file under data_root).
+    save_to_root : str or Path or None
+        Offer "Save to" an ``.npz`` inside this folder (None: not offered; Download always is).
+    path_labels : dict or None
+        ``{folder: name}`` of other folders (uploads) shown by name in messages.
     estimate : callable, False or None
         ``estimate(eeg, labels, **options) -> CostEstimate`` with the compute function's
         options, shown as "Estimated: ..." whenever a choice changes, and the seconds the run's
@@ -139,12 +69,14 @@ class EEGPanel(RunnerMixin, widgets.VBox):
 
     Attributes (traitlets)
     ----------------------
-    file : str, label_key : str, epochs : Epochs, result : TimeResolvedRDM or None,
+    file : str, data_key : str (the epochs array of an .npz), label_key : str, epochs : Epochs,
+    result : TimeResolvedRDM or None,
     running : bool, progress : float (0..1), status : str,
     estimate_text : str ("Estimated: ≈ ... · peak RAM ..." for the current choices)
     """
 
     file = Unicode(None, allow_none=True)
+    data_key = Unicode(None, allow_none=True)
     label_key = Unicode(None, allow_none=True)
     epochs = Any(None)
     result = Any(None)
@@ -158,7 +90,7 @@ class EEGPanel(RunnerMixin, widgets.VBox):
     estimate_text = Unicode("")
 
     def __init__(self, eeg_path=None, data_root=None, compute=None, conditions=None, max_depth: int = 3,
-                 estimate=None, **kwargs):
+                 estimate=None, files=None, save_to_root=None, path_labels=None, **kwargs):
         from ..demo import demo_root
 
         self.data_root = Path(data_root if data_root is not None else demo_root()).expanduser().resolve()
@@ -168,8 +100,12 @@ class EEGPanel(RunnerMixin, widgets.VBox):
         self._estimate = estimate or None
         self._run = None
         self._t0 = 0.0
-        suffixes = (".npz", ".fif") if _mne_available() else (".npz",)
-        files = [(rel, p) for rel, p in list_files(self.data_root, suffixes, max_depth) if _is_epochs(p)]
+        self.path_labels = dict(path_labels or {})
+        self._loading = False
+        suffixes = (".npz", ".fif") if mne_available() else (".npz",)
+        if files is None:
+            files = [(rel, p) for rel, p in list_files(self.data_root, suffixes, max_depth) if is_epochs_file(p)]
+        files = list(files)
         if eeg_path is not None:
             eeg_path = str(Path(eeg_path).expanduser().resolve())
             if eeg_path not in [p for _, p in files]:
@@ -178,19 +114,22 @@ class EEGPanel(RunnerMixin, widgets.VBox):
 
         self.file_dropdown = css(widgets.Dropdown(options=files, value=None, description="Epochs",
                                                   layout=widgets.Layout(width="420px")), "rdmw-eeg-file")
-        self.label_dropdown = css(widgets.Dropdown(options=[], description="Labels"), "rdmw-eeg-labels")
+        self.data_key_dropdown = css(widgets.Dropdown(options=[], description="Data array"),
+                                     "rdmw-eeg-data-key")
+        self.label_dropdown = css(css(widgets.Dropdown(options=[], description="Labels"), "rdmw-eeg-labels"),
+                                  "rdmw-eeg-label-key")
         self.conditions_select = css(widgets.SelectMultiple(options=[], description="Conditions",
                                                             rows=4, layout=widgets.Layout(width="420px")),
                                      "rdmw-eeg-conditions")
-        methods = _methods()
+        methods = list(METHODS)          # the core's registry, in its order (default first)
         self.method_dropdown = css(widgets.Dropdown(options=methods, value=methods[0], description="Method"),
                                    "rdmw-eeg-method")
         self.cv_dropdown = css(widgets.Dropdown(options=[("leave-one-out", "loo"), ("5-fold", 5), ("10-fold", 10)],
                                                 value="loo", description="CV"), "rdmw-eeg-cv")
         self.noise_dropdown = css(widgets.Dropdown(options=["none", "epoch", "time"],
                                                    value="none", description="Whitening"), "rdmw-eeg-noise")
-        self.score_dropdown = css(widgets.Dropdown(options=["accuracy", "decision"], value="accuracy",
-                                                   description="Score"), "rdmw-eeg-score")
+        self.score_dropdown = css(widgets.Dropdown(options=score_options(methods[0]), description="Score"),
+                                  "rdmw-eeg-score")
         self.window_input = css(widgets.BoundedIntText(value=0, min=0, max=1000, description="Smooth",
                                                        tooltip="moving average over this many samples; 0 = off"),
                                 "rdmw-eeg-window")
@@ -202,19 +141,17 @@ class EEGPanel(RunnerMixin, widgets.VBox):
         self.decim_input = css(widgets.BoundedIntText(value=1, min=1, max=1000, description="Decimate"),
                                "rdmw-eeg-decim")
         self.seed_input = css(widgets.IntText(value=0, description="Seed"), "rdmw-eeg-seed")
-        self.device_dropdown = css(widgets.Dropdown(options=_devices(), value="cpu", description="Device"),
-                                   "rdmw-eeg-device")
-        self.run_button = css(widgets.Button(description="Run", button_style="primary", icon="play"),
-                              "rdmw-eeg-run")
-        self.stop_button = css(widgets.Button(description="Stop", button_style="warning", icon="stop",
-                                              disabled=True), "rdmw-eeg-stop")
-        self.progress_bar = css(widgets.IntProgress(value=0, min=0, max=100, description="Progress"),
-                                "rdmw-eeg-progress")
-        self.status_html = css(widgets.HTML(""), "rdmw-eeg-status")
+        self.device_dropdown = css(widgets.Dropdown(options=available_devices(), value="cpu",
+                                                    description="Device"), "rdmw-eeg-device")
+        self._make_controls("rdmw-eeg")
         self.estimate_html = css(widgets.HTML(""), "rdmw-eeg-estimate")
+        self.download_npz = download_button("Time-resolved RDM (.npz)", "rdmw-download-eeg")
+        self.save_to = css(SaveTo(save_to_root, "eeg_rdm.npz", self._write_result), "rdmw-save-eeg")
 
         widgets.link((self, "file"), (self.file_dropdown, "value"))
+        widgets.link((self, "data_key"), (self.data_key_dropdown, "value"))
         widgets.link((self, "label_key"), (self.label_dropdown, "value"))
+        self.method_dropdown.observe(self._on_method, "value")
         widgets.dlink((self, "progress"), (self.progress_bar, "value"), lambda p: int(round(100 * p)))
         widgets.dlink((self, "running"), (self.run_button, "disabled"))
         widgets.dlink((self, "running"), (self.stop_button, "disabled"), lambda r: not r)
@@ -230,7 +167,8 @@ class EEGPanel(RunnerMixin, widgets.VBox):
                         self.noise_dropdown, self.seed_input):
             control.style.description_width = "100px"
         super().__init__([
-            widgets.HBox([self.file_dropdown, self.label_dropdown]),
+            self.file_dropdown,
+            widgets.HBox([self.data_key_dropdown, self.label_dropdown]),
             self.conditions_select,
             widgets.HBox([self.method_dropdown, self.score_dropdown, self.cv_dropdown]),
             widgets.HBox([self.noise_dropdown, self.pseudo_input, self.perm_input]),
@@ -239,6 +177,8 @@ class EEGPanel(RunnerMixin, widgets.VBox):
             self.estimate_html,
             widgets.HBox([self.run_button, self.stop_button, self.progress_bar]),
             self.status_html,
+            self.download_npz,
+            self.save_to,
         ], **kwargs)
         self.add_class("rdmw-eeg-panel")
         self._initial_conditions = conditions
@@ -247,9 +187,17 @@ class EEGPanel(RunnerMixin, widgets.VBox):
         elif files:
             self.file = files[0][1]
         else:
-            self.status = f"No epoch files (.npz with an 'eeg' array) under {self.data_root}."
+            self.status = _NO_FILES
 
     # ------------------------------------------------------------------ state
+    def _relative(self, text: str) -> str:
+        """``text`` without server paths: relative to the data root, uploads by name."""
+        return relative_text(text, self.data_root, self.path_labels)
+
+    @validate("status", "estimate_text")
+    def _no_server_paths(self, proposal):
+        return self._relative(proposal["value"])
+
     @validate("file")
     def _check_file(self, proposal):
         value = proposal["value"]
@@ -261,9 +209,31 @@ class EEGPanel(RunnerMixin, widgets.VBox):
             try:
                 confine(value, self.data_root)
             except ValueError as exc:
-                raise TraitError(str(exc)) from None
-            raise TraitError(f"{str(value)!r} is not one of the epoch files offered.")
+                raise TraitError(self._relative(str(exc))) from None
+            raise TraitError(self._relative(f"{str(value)!r} is not one of the epoch files offered."))
         return resolved
+
+    def set_files(self, files, keep_uploads: bool = True):
+        """Offer ``[(label, path)]`` epoch files (uploads stay listed); keep the choice when listed."""
+        self.file = refresh_choices(self.file_dropdown, files, self.file, keep_uploads)
+        if not self.file_dropdown.options:
+            self.status = _NO_FILES
+
+    def add_file(self, path, label: str):
+        """Add an uploaded epochs file to the chooser and choose it."""
+        path = str(Path(path).resolve())
+        if path not in [p for _, p in self.file_dropdown.options]:
+            self.file_dropdown.options = list(self.file_dropdown.options) + [(label, path)]
+        self.file = path
+
+    def _on_method(self, change):
+        """Score choices follow the method (no 'accuracy' for distance methods)."""
+        options = score_options(change["new"])
+        keep = self.score_dropdown.value
+        self.score_dropdown.options = options
+        values = [o[1] if isinstance(o, tuple) else o for o in options]
+        self.score_dropdown.value = keep if keep in values else values[0]
+        self.score_dropdown.disabled = not METHODS[change["new"]].is_lda
 
     @observe("file")
     def _on_file(self, change):
@@ -273,12 +243,37 @@ class EEGPanel(RunnerMixin, widgets.VBox):
             self._update_estimate()
 
     def _read_file(self, change):
+        """A new file: offer its epochs arrays (an .npz may hold several), then load the default one."""
+        path = change["new"]
+        self._loading = True
+        try:
+            keys, default = [], None
+            if path is not None and path.lower().endswith(".npz"):
+                try:
+                    keys = list(epoch_arrays(path))
+                    default = find_epoch_arrays(Path(path))[0]
+                except ValueError:
+                    keys = []
+            self.data_key_dropdown.options = keys
+            self.data_key = default
+        finally:
+            self._loading = False
+        self._load(path, self.data_key)
+
+    @observe("data_key")
+    def _on_data_key(self, change):
+        if not self._loading and change["new"] is not None:
+            self._load(self.file, change["new"])
+            self._update_estimate()
+
+    def _load(self, path, data_key):
         self.epochs = None
         self.label_dropdown.options = []
-        if change["new"] is None:
+        self.label_key = None
+        if path is None:
             return
         try:
-            epochs = load_epochs(change["new"])
+            epochs = read_epochs_keys(path, data_key)
         except Exception as exc:  # noqa: BLE001 - shown in the panel
             self.status = f"Error: {error_message(exc)}"
             return
@@ -350,20 +345,22 @@ class EEGPanel(RunnerMixin, widgets.VBox):
         if wait:
             self.join()
 
+    def _write_result(self, path):
+        """"Save to": the time-resolved RDM as an ``.npz`` (:meth:`TimeResolvedRDM.save`'s layout)."""
+        from ..rdm_files import time_resolved_to_npz
+
+        if self.result is None:
+            raise ValueError("Nothing to save yet: run first.")
+        if not str(path).lower().endswith(".npz"):
+            raise ValueError("Save the time-resolved RDM as a file ending in .npz.")
+        Path(path).write_bytes(time_resolved_to_npz(self.result))
+
     def _finish(self, result):
+        from ..rdm_files import time_resolved_to_npz
+
+        name = f"eeg_rdm_{Path(self.file).stem if self.file else 'epochs'}_{self.method_dropdown.value}.npz"
+        self.download_npz.set_payload(name, time_resolved_to_npz(result))
+        self.save_to.name_text.value = name
         self.result = result
         n_cond = len(getattr(result, "conditions", []) or [])
         return f"{n_cond} × {n_cond} RDMs at {len(result.times)} time points", ""
-
-
-def _is_epochs(path: str) -> bool:
-    """Epoch files: .fif, or .npz whose zip index holds an 'eeg' array (read without loading data)."""
-    import zipfile
-
-    if path.lower().endswith(".fif"):
-        return True
-    try:
-        with zipfile.ZipFile(path) as zf:
-            return any(Path(n).stem == "eeg" for n in zf.namelist())
-    except (OSError, zipfile.BadZipFile):
-        return False

@@ -14,7 +14,7 @@ import ipywidgets as widgets
 from traitlets import Int, Tuple, Unicode, observe
 
 from ._clickgrid import ClickGrid
-from ._common import css, error_message, show_figure, status_html
+from ._display import css, error_message, show_figure, status_html
 from .rdm_viewer import COLORSCALES
 
 __all__ = ["OnDiskRDMViewer"]
@@ -49,7 +49,7 @@ class OnDiskRDMViewer(widgets.VBox):
     info = Unicode("")
 
     def __init__(self, store, max_cells: int = 600, navigator_size: int = 96, **kwargs):
-        from ..ondisk import OnDiskRDM
+        from ..tiled import OnDiskRDM
 
         self.store = store if isinstance(store, OnDiskRDM) else OnDiskRDM(store)
         n = self.store.n_stimuli
@@ -151,7 +151,7 @@ class OnDiskRDMViewer(widgets.VBox):
             self.redraw()
 
     def current_window(self):
-        """The :class:`rdm_widgets.ondisk.Window` shown now (read from disk by the core)."""
+        """The :class:`rdm_widgets.tiled.Window` shown now (read from disk by the core)."""
         return self.store.window(self.rows, self.cols, max_size=self.max_cells)
 
     def redraw(self) -> None:

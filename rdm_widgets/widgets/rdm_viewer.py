@@ -3,16 +3,15 @@ from __future__ import annotations
 
 import base64
 import html
-import math
 from pathlib import Path
 
 import ipywidgets as widgets
 import numpy as np
 from traitlets import Bool, Dict, Int, Unicode, observe
 
-from ._common import css, error_message, show_figure, show_text, status_html
+from ._display import css, error_message, show_figure, show_text, status_html
 
-__all__ = ["RDMViewer", "parse_selection"]
+__all__ = ["RDMViewer", "parse_selection", "colorbar_title", "off_diagonal_range", "DISTANCE_LABELS"]
 
 COLORSCALES = ("Viridis", "Cividis", "Magma", "Inferno", "Plasma", "Greys", "RdBu_r", "Blues")
 _IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".gif", ".webp")
@@ -21,16 +20,18 @@ _MIME = {".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".png": "image/png", ".gif
 
 
 def parse_selection(text: str, stimuli: list[str]) -> list[int] | None:
-    """Parse a subset typed by the user into stimulus indices.
+    """Parse a subset typed by the user into (0-based) stimulus indices.
 
-    Accepts comma/space separated indices and ranges (``"0-9, 20, 30:40"``,
-    ranges inclusive, ``a:b`` exclusive as in Python) and stimulus names
-    (``"image_01, image_05"``). An empty string means all stimuli (None).
+    Accepts stimulus names (``"image_01, image_05"``) and **1-based** positions as shown to the
+    user (position 1 is the first stimulus, so ``"1-10"`` is ``image_01 .. image_10``):
+    comma/space separated positions and inclusive ranges (``"1-10, 20, 30:40"``; ``a:b`` is
+    inclusive too). Negative positions count from the end (``-1`` is the last). An empty
+    string means all stimuli (None).
 
     Raises
     ------
     ValueError
-        Unknown name (with a suggestion) or index out of range.
+        Unknown name (with a suggestion), position 0 or out of range.
     """
     import difflib
     import re
@@ -48,16 +49,15 @@ def parse_selection(text: str, stimuli: list[str]) -> list[int] | None:
         if token in lookup:
             out.append(lookup[token])
         elif m:
-            a, sep, b = int(m.group(1)), m.group(2), int(m.group(3))
-            stop = b + 1 if sep == "-" else b
-            if a >= n or stop > n or a >= stop:
-                raise ValueError(f"Range {token!r} is not inside 0..{n - 1}.")
-            out.extend(range(a, stop))
+            a, b = int(m.group(1)), int(m.group(3))
+            if a < 1 or b > n or a > b:
+                raise ValueError(f"Range {token!r} is not inside 1..{n} (positions start at 1).")
+            out.extend(range(a - 1, b))
         elif token.lstrip("-").isdigit():
             i = int(token)
-            if not -n <= i < n:
-                raise ValueError(f"Stimulus index {i} is out of range for {n} stimuli (0..{n - 1}).")
-            out.append(i % n)
+            if i == 0 or not -n <= i <= n:
+                raise ValueError(f"Stimulus position {i} is out of range for {n} stimuli (1..{n}).")
+            out.append(i - 1 if i > 0 else n + i)
         else:
             close = difflib.get_close_matches(token, stimuli, n=3)
             hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
@@ -66,6 +66,46 @@ def parse_selection(text: str, stimuli: list[str]) -> list[int] | None:
     if len(out) < 2:
         raise ValueError("Select at least 2 stimuli to show an RDM.")
     return out
+
+
+#: colour bar titles of the core's distances (what the values are); others show their name
+DISTANCE_LABELS = {
+    "correlation": "1 − Pearson r", "pearson": "1 − Pearson r", "cosine": "1 − cosine similarity",
+    "spearman": "1 − Spearman ρ", "euclidean": "Euclidean distance", "l2": "Euclidean distance",
+    "sqeuclidean": "squared Euclidean distance", "manhattan": "Manhattan (L1) distance",
+    "cityblock": "Manhattan (L1) distance", "l1": "Manhattan (L1) distance",
+    "chebyshev": "Chebyshev distance", "mahalanobis": "Mahalanobis distance",
+}
+#: tick labels are drawn (with a smaller font) up to this many stimuli; above, an axis title
+MAX_TICK_LABELS = 150
+
+
+def colorbar_title(meta: dict) -> str:
+    """What the colours mean: ``"1 − Pearson r"``, or ``"rank of 1 − Pearson r"`` after the rank transform."""
+    distance = str(meta.get("distance") or "dissimilarity")
+    label = DISTANCE_LABELS.get(distance.lower(), distance)
+    return f"rank of {label}" if meta.get("rank_transformed") else label
+
+
+def off_diagonal_range(matrix, block: int = 1024) -> tuple[float, float] | None:
+    """``(min, max)`` of the off-diagonal values (the zero diagonal must not set the colour range).
+
+    Row blocks keep the memory at ``block`` rows; NaNs are ignored; None for fewer than 2 rows.
+    """
+    m = np.asarray(matrix)
+    n = m.shape[0]
+    if n < 2:
+        return None
+    lo, hi = np.inf, -np.inf
+    for s in range(0, n, block):
+        rows = np.array(m[s:s + block], dtype=np.float64)
+        rows[np.arange(rows.shape[0]), np.arange(s, s + rows.shape[0])] = np.nan
+        if np.isnan(rows).all():
+            continue
+        lo, hi = min(lo, float(np.nanmin(rows))), max(hi, float(np.nanmax(rows)))
+    if not np.isfinite(lo) or not np.isfinite(hi):
+        return None
+    return (lo, hi) if hi > lo else (lo, lo + 1e-12)
 
 
 def _image_index(folder) -> dict[str, Path]:
@@ -119,7 +159,7 @@ class RDMViewer(widgets.VBox):
         self.max_thumbnails = int(max_thumbnails)
         self.layer_dropdown = css(widgets.Dropdown(options=[], description="Layer"), "rdmw-layer")
         self.subset_text = css(widgets.Text(value="", description="Stimuli", continuous_update=False,
-                                            placeholder="all · e.g. 0-9, 20 or image_01 image_05"),
+                                            placeholder="all · e.g. 1-10, 20 (positions from 1) or image_01 image_05"),
                                "rdmw-subset")
         self.order_dropdown = css(widgets.Dropdown(options=list(ORDERINGS), value="original",
                                                    description="Order"), "rdmw-order")
@@ -220,19 +260,35 @@ class RDMViewer(widgets.VBox):
             show_text(self.heatmap, "No RDMs yet: run the creation panel.")
             self.thumbnails.value = ""
             return
-        n = rdm.n_stimuli
-        k = math.ceil(n / self.max_display) if n > self.max_display else 1
+        zrange = off_diagonal_range(rdm.matrix) or (None, None)
+        fig = rdm_heatmap(rdm, title=self.title(rdm), colorscale=self.colorscale, max_display=self.max_display,
+                          zmin=zrange[0], zmax=zrange[1])
+        fig.data[0].colorbar.title = colorbar_title(rdm.meta)
+        # the figure builder decides the block size; the note only reports it
+        k, n = int(fig.layout.meta["block_size"]), int(fig.layout.meta["n_stimuli"])
         self.note = (status_html(f"Showing block means of {k}×{k} stimuli (N = {n}); hover shows each "
                                  "block's stimulus range. Select a subset to see single stimuli.", "warn")
                      if k > 1 else "")
-        fig = rdm_heatmap(rdm, title=self.title(rdm), colorscale=self.colorscale, max_display=self.max_display)
         # float32 halves what goes to the browser (a 1000 x 1000 view is ~5 MB instead of ~11 MB)
         fig.data[0].z = np.asarray(fig.data[0].z, dtype=np.float32)
         # an explicit width too: with height alone Plotly re-measures a figure whose tab is shown
         # again (or the window resized) and collapses it to 0 px
         fig.update_layout(height=560, width=620, margin=dict(l=40, r=20, t=60, b=40))
+        self._axis_labels(fig, n if k == 1 else len(fig.data[0].x))
         show_figure(self.heatmap, fig)
         self._draw_thumbnails(rdm.stimuli)
+
+    @staticmethod
+    def _axis_labels(fig, shown: int):
+        """Tick labels up to :data:`MAX_TICK_LABELS` rows (smaller font above 60), else axis titles."""
+        if shown <= MAX_TICK_LABELS:
+            size = 10 if shown <= 60 else max(5, int(480 / shown))
+            fig.update_xaxes(showticklabels=True, tickfont=dict(size=size), tickangle=-90)
+            fig.update_yaxes(showticklabels=True, tickfont=dict(size=size))
+            fig.update_layout(margin=dict(l=40 + 5 * size, b=40 + 5 * size))
+        else:
+            fig.update_xaxes(showticklabels=False, title=f"{shown} stimuli (hover for names)")
+            fig.update_yaxes(showticklabels=False, title="stimuli")
 
     def _draw_thumbnails(self, names):
         shown = [(name, self._images[name]) for name in names if name in self._images][: self.max_thumbnails]

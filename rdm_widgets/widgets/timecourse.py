@@ -1,39 +1,49 @@
-"""Timecourse viewer: mean decoding timecourse, time slider driving the RDM at that time, pair timecourses, RSA."""
+"""Timecourse viewer: mean decoding timecourse, time slider driving the RDM at that time, pair
+timecourses, and the RSA of model layers per time point with significance.
+
+The RDM at the slider's time is drawn once, as a labelled Plotly heatmap (hover names the pair);
+the pair whose time course is shown is chosen with two dropdowns (a plotly figure shown through an
+Output cannot send clicks back to the kernel). A new result resets the pair to its first two
+conditions, so no stale pair of the previous labels survives.
+"""
 from __future__ import annotations
 
 import ipywidgets as widgets
 import numpy as np
 from traitlets import Any, Dict, Int, List, observe
 
-from ._clickgrid import ClickGrid
-from ._common import css, error_message, show_text, status_html
+from ..eeg import METHODS
+from ._display import css, figure_output, show_figure, show_text, status_html
+from ._download import DownloadButton
 
-__all__ = ["TimecourseViewer", "chance_level"]
+__all__ = ["TimecourseViewer", "chance_level", "value_label"]
 
 
 def chance_level(result):
-    """Chance level of a TimeResolvedRDM's values: ``meta['chance']``, 0.5 for pairwise accuracy,
-    0 for cross-validated distances, else None."""
+    """Chance level of a TimeResolvedRDM's values, as the core wrote it in ``meta['chance']``.
+
+    Results without it (e.g. files saved by an older version) fall back to the chance level the
+    core's method registry gives for ``meta['method']`` (0.5 for the decoding methods, 0 for the
+    cross-validated distances); None when the method is unknown too (no chance line is drawn).
+    """
     meta = getattr(result, "meta", {}) or {}
     if meta.get("chance") is not None:
         return float(meta["chance"])
-    score = str(meta.get("score", "")).lower()
-    method = str(meta.get("method", "")).lower()
-    if "euclid" in method or "crossnobis" in method or "distance" in method:
-        return 0.0
-    if score in ("accuracy", "acc", "") and method:
-        return 0.5
-    return None
+    entry = METHODS.get(str(meta.get("method", "")))
+    return None if entry is None else float(entry.chance)
 
 
-def _value_label(result) -> str:
+def value_label(result) -> str:
+    """What the values are (axis and colour-bar label): the core's ``meta['dissimilarity']``
+    (decoding accuracy, probability of the true class, cross-validated distance); for older
+    results, from the chance level."""
     meta = getattr(result, "meta", {}) or {}
     if meta.get("dissimilarity"):
         return str(meta["dissimilarity"])
-    method = str(meta.get("method", ""))
-    if "euclid" in method.lower() or "crossnobis" in method.lower():
-        return "cross-validated distance"
-    return f"decoding {meta.get('score', 'accuracy')}" if method else "dissimilarity"
+    chance = chance_level(result)
+    if chance is None:
+        return "dissimilarity"
+    return f"decoding {meta.get('score', 'accuracy')}" if chance else "cross-validated distance"
 
 
 class TimecourseViewer(widgets.VBox):
@@ -46,15 +56,20 @@ class TimecourseViewer(widgets.VBox):
         ``.meta``, ``.mean_timecourse()`` and ``.at(t)``.
     model_rdms : dict or None
         ``{layer: LayerRDM}`` model RDMs; their RSA timecourse with the EEG RDMs
-        is shown per layer when their stimuli match the EEG conditions (by name,
-        or by count when the names differ).
+        is shown per layer whose stimuli include the EEG conditions: matched by name by
+        :func:`rdm_widgets.rsa.rsa_timecourse` (never by count); other layers are listed in a
+        note with the core's message.
     rsa_method : str
         Correlation of :func:`rdm_widgets.rsa.rsa_timecourse`.
+    rsa_permutations : int
+        Stimulus-label permutations of :func:`rdm_widgets.model_rsa.rsa_timecourse_test`
+        (significant time points, BH-FDR over time, are marked); 0: no test.
 
     Attributes (traitlets)
     ----------------------
     result, model_rdms : dict, time_index : int, pair : list [i, j],
-    rsa : dict {layer: (T,) ndarray} (computed RSA timecourses)
+    rsa : dict {layer: (T,) ndarray} (computed RSA timecourses),
+    rsa_tests : dict {layer: TimecourseTest} (r, p, p_fdr per time point, caution)
     """
 
     result = Any(None)
@@ -62,33 +77,37 @@ class TimecourseViewer(widgets.VBox):
     time_index = Int(0)
     pair = List([0, 1])
     rsa = Dict()
+    rsa_tests = Dict()
 
-    def __init__(self, result=None, model_rdms=None, rsa_method: str = "spearman", **kwargs):
+    def __init__(self, result=None, model_rdms=None, rsa_method: str = "spearman", rsa_permutations: int = 1000,
+                 **kwargs):
         self.rsa_method = rsa_method
+        self.rsa_permutations = int(rsa_permutations)
+        self._setting_options = False
         self.time_slider = css(widgets.IntSlider(value=0, min=0, max=0, description="Time index",
                                                  continuous_update=False, readout=False,
                                                  layout=widgets.Layout(width="420px")), "rdmw-time-slider")
         self.time_label = css(widgets.HTML(""), "rdmw-time-label")
-        self.eeg_heatmap = css(widgets.Output(layout=widgets.Layout(min_height="360px", width="460px")),
+        self.eeg_heatmap = css(widgets.Output(layout=widgets.Layout(min_height="360px", width="480px")),
                                "rdmw-eeg-heatmap")
-        self.clickgrid = css(ClickGrid(), "rdmw-clickgrid")
         self.pair_a = css(widgets.Dropdown(options=[], description="Pair"), "rdmw-pair-a")
         self.pair_b = css(widgets.Dropdown(options=[], description="with"), "rdmw-pair-b")
         self.timecourse = css(widgets.Output(layout=widgets.Layout(min_height="300px")), "rdmw-timecourse")
         self.pair_timecourse = css(widgets.Output(layout=widgets.Layout(min_height="300px")),
                                    "rdmw-pair-timecourse")
         self.rsa_note = css(widgets.HTML(""), "rdmw-rsa-note")
+        self.download = css(DownloadButton("Download RDM (.npz)", "eeg_rdm.npz"), "rdmw-eeg-download")
 
         widgets.link((self, "time_index"), (self.time_slider, "value"))
-        widgets.link((self, "pair"), (self.clickgrid, "selected"))
         self.pair_a.observe(self._on_pair_dropdown, "value")
         self.pair_b.observe(self._on_pair_dropdown, "value")
 
-        click_box = widgets.VBox([widgets.HTML("<small>Click a cell to see that pair's timecourse:</small>"),
-                                  self.clickgrid, widgets.HBox([self.pair_a, self.pair_b])])
+        pair_box = widgets.VBox([widgets.HTML("<small>Choose a pair of conditions to see its time course "
+                                              "(hover over the matrix for the names):</small>"),
+                                 self.pair_a, self.pair_b, self.download])
         super().__init__([
             widgets.HBox([self.time_slider, self.time_label]),
-            widgets.HBox([self.eeg_heatmap, click_box]),
+            widgets.HBox([self.eeg_heatmap, pair_box]),
             self.timecourse, self.rsa_note, self.pair_timecourse,
         ], **kwargs)
         self.add_class("rdmw-timecourse-viewer")
@@ -104,24 +123,38 @@ class TimecourseViewer(widgets.VBox):
     def _on_result(self, change):
         res = change["new"]
         if res is None:
+            self.download.clear()
             return
         n_t = len(res.times)
         conds = [str(c) for c in res.conditions]
         mean = np.asarray(res.mean_timecourse(), dtype=np.float64)
         start = int(np.nanargmax(mean)) if np.isfinite(mean).any() else 0
-        with self.hold_trait_notifications():
+        # new conditions: a new pair (the first two), set without the dropdowns' observers, which
+        # would otherwise see half-updated options and select a pair of one condition with itself
+        pair = [0, min(1, len(conds) - 1)]
+        self._setting_options = True
+        try:
             self.time_slider.max = max(n_t - 1, 0)
             options = list(zip(conds, range(len(conds))))
             self.pair_a.options = options
             self.pair_b.options = options
+            self.pair_a.value, self.pair_b.value = pair
+        finally:
+            self._setting_options = False
+        self._offer_download(res)
         self._compute_rsa()
-        pair = list(self.pair) if len(self.pair) == 2 and max(self.pair) < len(conds) else [0, min(1, len(conds) - 1)]
         if self.time_index == start:
             self._draw_time()
         self.time_index = start
         if self.pair == pair:
             self._draw_pair()
         self.pair = pair
+
+    def _offer_download(self, res):
+        from ..rdm_files import time_resolved_to_npz
+
+        method = str((getattr(res, "meta", {}) or {}).get("method", "eeg"))
+        self.download.set_payload(f"eeg_rdm_{method}.npz", time_resolved_to_npz(res))
 
     @observe("model_rdms")
     def _on_models(self, change):
@@ -138,44 +171,41 @@ class TimecourseViewer(widgets.VBox):
         self._draw_pair()
 
     def _on_pair_dropdown(self, change):
+        if self._setting_options:
+            return
         a, b = self.pair_a.value, self.pair_b.value
         if a is not None and b is not None and [a, b] != list(self.pair):
             self.pair = [a, b]
 
     # ------------------------------------------------------------------ computing what is shown
     def _compute_rsa(self):
-        """RSA timecourse per model layer whose stimuli match the EEG conditions."""
-        from ..rsa import rsa_timecourse
+        """RSA timecourse per model layer with its permutation test (computed by the core; shown here)."""
+        from ..model_rsa import rsa_timecourse_test
 
         res = self.result
-        self.rsa = {}
+        self.rsa, self.rsa_tests = {}, {}
         if res is None or not self.model_rdms:
             self.rsa_note.value = ""
             return
-        conds = [str(c) for c in res.conditions]
-        data = np.asarray(res.data, dtype=np.float64)
-        rsa, skipped = {}, []
+        tests, skipped, reason = {}, [], ""
         for layer, model in self.model_rdms.items():
-            names = [str(s) for s in getattr(model, "stimuli", [])]
             try:
-                if names and set(conds) <= set(names):
-                    matrix = model.subset(conds).matrix
-                elif np.asarray(getattr(model, "matrix", model)).shape[0] == len(conds):
-                    matrix = np.asarray(getattr(model, "matrix", model))
-                else:
-                    n_model = np.asarray(getattr(model, "matrix", model)).shape[0]
-                    skipped.append(f"{layer} ({n_model} stimuli)")
-                    continue
-                rsa[layer] = np.asarray(rsa_timecourse(matrix, data, method=self.rsa_method), dtype=np.float64)
+                tests[layer] = rsa_timecourse_test(model, res, method=self.rsa_method,
+                                                   n_permutations=self.rsa_permutations, random_state=0)
             except (ValueError, TypeError) as exc:
-                skipped.append(f"{layer} ({error_message(exc)})")
-        self.rsa = rsa
-        note = ""
+                n_model = len(getattr(model, "stimuli", None) or np.asarray(model))
+                skipped.append(f"{layer} ({n_model} stimuli)")
+                reason = reason or str(exc)       # layers of one network fail alike: the first says why
+        self.rsa_tests = tests
+        self.rsa = {layer: np.asarray(t.r, dtype=np.float64) for layer, t in tests.items()}
+        notes = []
+        caution = next((t.caution for t in tests.values() if t.caution), "")
+        if caution:
+            notes.append(status_html(caution, "warn"))
         if skipped:
-            note = status_html(f"No model–EEG RSA for {', '.join(skipped[:6])}"
-                               f"{' …' if len(skipped) > 6 else ''}: a model RDM needs one stimulus per EEG "
-                               f"condition ({len(conds)}: {', '.join(conds[:6])}).", "warn")
-        self.rsa_note.value = note
+            notes.append(status_html(f"No model–EEG RSA for {', '.join(skipped[:6])}"
+                                     f"{' …' if len(skipped) > 6 else ''}: {reason}", "warn"))
+        self.rsa_note.value = "<br>".join(notes)
 
     def time_title(self) -> str:
         """Title of the RDM at the slider's time: ``"<method> · t = 0.300 s"``."""
@@ -187,7 +217,6 @@ class TimecourseViewer(widgets.VBox):
     # ------------------------------------------------------------------ drawing
     def _draw_time(self):
         from ..plotting import rdm_heatmap
-        from ._common import show_figure
 
         res = self.result
         if res is None:
@@ -195,40 +224,38 @@ class TimecourseViewer(widgets.VBox):
         i = min(max(self.time_index, 0), len(res.times) - 1)
         title = self.time_title()
         self.time_label.value = f"<b>t = {float(res.times[i]):.3f} s</b>"
+        from .._plot_inputs import offdiagonal_range
+
         matrix = np.asarray(res.data[:, :, i], dtype=np.float64)
         conds = [str(c) for c in res.conditions]
-        # a fixed colour range over time, so colours are comparable while sliding
-        finite = np.asarray(res.data)[np.isfinite(res.data)]
-        zmin, zmax = (float(finite.min()), float(finite.max())) if finite.size else (None, None)
+        # a fixed colour range over time (off-diagonal cells only), so colours compare while sliding
+        zmin, zmax = offdiagonal_range(np.asarray(res.data, dtype=np.float64))
         fig = rdm_heatmap(matrix, stimuli=conds, title=title, zmin=zmin, zmax=zmax)
-        fig.update_layout(height=380, width=450, margin=dict(l=40, r=10, t=50, b=40))
+        fig.update_traces(colorbar_title_text=value_label(res), colorbar_title_side="right")
+        fig.update_layout(height=380, width=470, margin=dict(l=40, r=10, t=50, b=40))
         show_figure(self.eeg_heatmap, fig)
-        self.clickgrid.set_matrix(matrix, conds, title=title, zmin=zmin, zmax=zmax)
         self._draw_timecourse()
 
     def _draw_timecourse(self):
-        from ..plotting import figure_mime_bundle, timecourse_figure
+        from ..plotting import rsa_timecourse_figure, timecourse_figure
 
         res = self.result
         if res is None:
             return
         t_now = float(res.times[min(self.time_index, len(res.times) - 1)])
-        ylabel = _value_label(res)
+        ylabel = value_label(res)
         fig = timecourse_figure(res.times, {f"mean {ylabel}": res.mean_timecourse()}, chance=chance_level(res),
                                 ylabel=ylabel, marker_time=t_now, title=f"Mean {ylabel} over condition pairs")
         fig.update_layout(height=300, width=640, margin=dict(l=50, r=10, t=50, b=40))
         outputs = [fig]
-        if self.rsa:
-            rsa_fig = timecourse_figure(res.times, self.rsa, chance=0.0, ylabel=f"{self.rsa_method} r",
-                                        marker_time=t_now, title="Model–EEG RSA per layer")
-            rsa_fig.update_layout(height=300, width=640, margin=dict(l=50, r=10, t=50, b=40))
+        if self.rsa_tests:
+            rsa_fig = rsa_timecourse_figure(self.rsa_tests, marker_time=t_now)
+            rsa_fig.update_layout(height=320, width=640, margin=dict(l=50, r=10, t=50, b=40))
             outputs.append(rsa_fig)
-        self.timecourse.outputs = tuple({"output_type": "display_data", "data": figure_mime_bundle(f),
-                                         "metadata": {}} for f in outputs)
+        self.timecourse.outputs = tuple(figure_output(f) for f in outputs)
 
     def _draw_pair(self):
         from ..plotting import timecourse_figure
-        from ._common import show_figure
 
         res = self.result
         if res is None or len(self.pair) != 2:
@@ -237,10 +264,16 @@ class TimecourseViewer(widgets.VBox):
         i, j = (int(v) for v in self.pair)
         if not (0 <= i < n and 0 <= j < n):
             return
-        with self.pair_a.hold_trait_notifications(), self.pair_b.hold_trait_notifications():
+        self._setting_options = True
+        try:
             self.pair_a.value, self.pair_b.value = i, j
+        finally:
+            self._setting_options = False
+        if i == j:
+            show_text(self.pair_timecourse, f"{res.conditions[i]} with itself: choose two different conditions.")
+            return
         a, b = str(res.conditions[i]), str(res.conditions[j])
-        ylabel = _value_label(res)
+        ylabel = value_label(res)
         fig = timecourse_figure(res.times, {f"{a} vs {b}": np.asarray(res.data[i, j, :], dtype=np.float64)},
                                 chance=chance_level(res), ylabel=ylabel,
                                 marker_time=float(res.times[min(self.time_index, len(res.times) - 1)]),

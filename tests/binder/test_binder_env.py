@@ -33,7 +33,7 @@ BINDER = REPO / "binder"
 DASHBOARD_URL_PATH = "voila/render/notebooks/dashboard.ipynb"
 TORCH_CPU_INDEX = "https://download.pytorch.org/whl/cpu"
 
-pytestmark = [pytest.mark.binder, pytest.mark.timeout(3600)]
+pytestmark = [pytest.mark.binder, pytest.mark.slow, pytest.mark.timeout(3600)]
 
 # What the copy leaves out when git cannot list the repository's files.
 _IGNORE = shutil.ignore_patterns(".git", ".venv", ".dev", "__pycache__", "*.pyc", ".pytest_cache",
@@ -70,6 +70,11 @@ for name in sys.argv[1:]:  # all of them, so that one report lists every failing
           flush=True)
 print("RESULT " + json.dumps({"times": times, "errors": errors}))
 '''
+
+
+def _listing(repo: Path) -> set:
+    """Files directly in the repository root and in notebooks/ (what a careless notebook would litter)."""
+    return {p.name for p in repo.iterdir()} | {f"notebooks/{p.name}" for p in (repo / "notebooks").iterdir()}
 
 
 def _tail(path: Path, n: int = 4000) -> str:
@@ -228,6 +233,7 @@ def test_binder_spec_files():
     assert re.search(r"pip install .*(-e \.|\s\.$)", text, re.M), "postBuild must install the package"
 
 
+@pytest.mark.executes_notebooks
 def test_binder_environment(tmp_path):
     t_start = time.perf_counter()
     python = _python_for_runtime()
@@ -264,6 +270,9 @@ def test_binder_environment(tmp_path):
         before = {p.name for p in repo.iterdir()}
         _run([str(repo / "binder" / "postBuild")], logs / "postBuild.log", env=env, cwd=repo)
         created = {p.name for p in repo.iterdir()} - before
+        server_config = json.loads((jupyter_home / "config" / "jupyter_server_config.json").read_text())
+        assert server_config["ServerApp"]["tornado_settings"]["websocket_max_message_size"] >= 100 * 2**20
+        assert server_config["MappingKernelManager"]["cull_idle_timeout"] > 0
         assert not created, f"postBuild left build artefacts in the repository: {sorted(created)}"
         check = subprocess.run(
             [vpy, "-c", "import json, torch, rdm_widgets, voila; print(json.dumps("
@@ -283,8 +292,10 @@ def test_binder_environment(tmp_path):
         # 4. every notebook, with the venv's kernel
         runner = tmp_path / "run_notebooks.py"
         runner.write_text(_RUNNER)
+        listing = _listing(repo)
         _run([vpy, str(runner), *map(str, notebooks)], logs / "notebooks.log", env=env,
              cwd=repo / "notebooks")
+        assert _listing(repo) == listing, f"notebooks wrote into the repository: {_listing(repo) ^ listing}"
         result_line = [ln for ln in (logs / "notebooks.log").read_text().splitlines()
                        if ln.startswith("RESULT ")]
         assert result_line, _tail(logs / "notebooks.log")

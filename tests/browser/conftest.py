@@ -36,6 +36,7 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if here in Path(str(item.fspath)).resolve().parents:
             item.add_marker(pytest.mark.browser)
+            item.add_marker(pytest.mark.slow)
 
 
 def _missing(what: str):
@@ -105,6 +106,34 @@ def voila_server(notebook: Path, log: Path):
         yield f"http://127.0.0.1:{port}/"
     finally:
         stop_process(proc)
+
+
+@contextlib.contextmanager
+def opened_page(browser_context, url: str, artifacts: Path, name: str, ready: str, timeout_s: float = 180):
+    """Open ``url`` in a new tab and wait for the CSS selector ``ready``; yields the page.
+
+    Voila streams its page, so ``goto`` returns at "commit" (the default "load" would time
+    out); the first widget appeared after 22-56 s on a loaded 2-core machine, hence the
+    generous ``timeout_s``. Console messages go to ``test-artifacts/<name>.console.log``, and
+    a failure while opening leaves ``<name>_failure.png``.
+    """
+    page = browser_context.new_page()
+    messages: list[str] = []
+    page.on("console", lambda m: messages.append(f"[{m.type}] {m.text}"))
+    page.on("pageerror", lambda e: messages.append(f"[pageerror] {e}"))
+    t0 = time.monotonic()
+    try:
+        try:
+            page.goto(url, wait_until="commit")
+            page.wait_for_selector(ready, timeout=timeout_s * 1000)
+        except BaseException:
+            page.screenshot(path=str(artifacts / f"{name}_failure.png"))
+            raise
+        messages.append(f"[test] {ready} after {time.monotonic() - t0:.1f} s")
+        yield page
+    finally:
+        (artifacts / f"{name}.console.log").write_text("\n".join(messages))
+        page.close()
 
 
 @pytest.fixture(scope="session")

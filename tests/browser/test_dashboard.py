@@ -17,6 +17,7 @@ import time
 
 import pytest
 
+from conftest import opened_page
 from dashboard_checks import check_dnn_run, check_eeg_slider, check_figures_keep_size, wait_for_initial_heatmap
 
 #: the first widget of a Voila page appeared after 22-56 s on a loaded 2-core machine
@@ -26,24 +27,9 @@ FIRST_WIDGET_TIMEOUT_S = 180
 @pytest.fixture(scope="module")
 def dashboard(browser_context, voila_url, artifacts):
     """The dashboard page, loaded once (each Voila page load starts a kernel and runs the notebook)."""
-    page = browser_context.new_page()
-    messages: list[str] = []
-    page.on("console", lambda m: messages.append(f"[{m.type}] {m.text}"))
-    page.on("pageerror", lambda e: messages.append(f"[pageerror] {e}"))
-    t0 = time.monotonic()
-    try:
-        # "load" would wait for Voila's streamed page to finish; "commit" returns at once
-        page.goto(voila_url, wait_until="commit")
-        page.wait_for_selector(".rdmw-run", timeout=FIRST_WIDGET_TIMEOUT_S * 1000)
+    with opened_page(browser_context, voila_url, artifacts, "voila", ".rdmw-run", FIRST_WIDGET_TIMEOUT_S) as page:
         wait_for_initial_heatmap(page)
-        messages.append(f"[test] dashboard ready after {time.monotonic() - t0:.1f} s")
         yield page
-    except BaseException:
-        page.screenshot(path=str(artifacts / "voila_failure.png"))
-        raise
-    finally:
-        (artifacts / "voila.console.log").write_text("\n".join(messages))
-        page.close()
 
 
 @pytest.mark.timeout(600)
@@ -61,3 +47,34 @@ def test_eeg_time_slider_redraws_heatmap(dashboard, artifacts):
 @pytest.mark.timeout(300)
 def test_figures_survive_tab_switch_and_resize(dashboard):
     check_figures_keep_size(dashboard)
+
+
+JS_RSA_FIGURE = """(sel) => {
+    const gd = document.querySelector(sel + ' .js-plotly-plot');
+    if (!gd || !gd._fullLayout) return null;
+    return {rects: (gd._fullLayout.shapes || []).filter(s => s.type === 'rect').length,
+            bars: (gd._fullData || []).filter(t => t.type === 'bar').length,
+            names: (gd._fullData || []).filter(t => t.type === 'bar').map(t => t.name),
+            svg: !!gd.querySelector('svg')};
+}"""
+
+
+# The bundled dashboard answers "model vs brain" at once: MobileNetV2 layers against the
+# bundled fMRI EVC and IT subject RDMs, with a noise-ceiling band per ROI.
+@pytest.mark.timeout(600)
+def test_model_vs_brain_tab_shows_layers_against_evc_and_it(dashboard, artifacts):
+    from dashboard_checks import screenshot
+
+    dashboard.get_by_role("tab", name="Model vs brain").click()
+    deadline = time.monotonic() + 300
+    fig = None
+    while time.monotonic() < deadline:
+        fig = dashboard.evaluate(JS_RSA_FIGURE, ".rdmw-rsa-figure")
+        if fig and fig["svg"] and fig["bars"]:
+            break
+        dashboard.wait_for_timeout(500)
+    assert fig and fig["svg"] and fig["bars"] >= 1, fig
+    assert fig["rects"] >= 2, f"one noise-ceiling band per ROI (EVC, IT) expected: {fig}"
+    table = dashboard.inner_text(".rdmw-rsa-table")
+    assert "EVC" in table and "IT" in table and "features.18" in table, table[:500]
+    screenshot(dashboard, artifacts, "voila_rsa", height=1600)

@@ -6,11 +6,10 @@ means", the info line says so, and the drawn matrix is the 400 x 400 window); "W
 """
 from __future__ import annotations
 
-import time
 
 import pytest
 
-from conftest import REPO, voila_server
+from conftest import REPO, opened_page, voila_server
 from dashboard_checks import screenshot, wait_for_figure
 
 NOTEBOOK = REPO / "notebooks" / "05_large_rdms.ipynb"
@@ -19,19 +18,10 @@ FIRST_WIDGET_TIMEOUT_S = 240
 
 @pytest.fixture(scope="module")
 def large_page(browser_context, artifacts, chromium_path):
-    with voila_server(NOTEBOOK, artifacts / "voila_large.log") as url:
-        page = browser_context.new_page()
-        messages: list[str] = []
-        page.on("console", lambda m: messages.append(f"[{m.type}] {m.text}"))
-        t0 = time.monotonic()
-        try:
-            page.goto(url, wait_until="commit")
-            page.wait_for_selector(".rdmw-ondisk-viewer canvas", timeout=FIRST_WIDGET_TIMEOUT_S * 1000)
-            messages.append(f"[test] viewer ready after {time.monotonic() - t0:.1f} s")
-            yield page
-        finally:
-            (artifacts / "voila_large.console.log").write_text("\n".join(messages))
-            page.close()
+    with voila_server(NOTEBOOK, artifacts / "voila_large.log") as url, \
+            opened_page(browser_context, url, artifacts, "voila_large", ".rdmw-ondisk-viewer canvas",
+                        FIRST_WIDGET_TIMEOUT_S) as page:
+        yield page
 
 
 def test_overview_click_zooms_to_full_resolution(large_page, artifacts):

@@ -1,0 +1,273 @@
+"""Cost estimates of :func:`rdm_widgets.eeg.eeg_rdm` (private; public names in :mod:`rdm_widgets.estimate`).
+
+Why this module exists: the seconds per fit of the exact LDA kernel depend on its regime (see
+:mod:`rdm_widgets.eeg._lda`), on the thread count and on the machine far more than a flop
+count can tell, so they are *measured*: the real ``eeg_rdm`` runs on a tiny problem of the same
+regime, channel count, units per condition, folds and method (2 conditions, 1 and a few time
+points; the difference of the two gives seconds per fit without the fixed overhead). The result
+is cached per process. Distances, noise normalisation and pseudo-trial averaging are counted in
+flops at the calibrated GEMM rate. Peak memory is counted array by array as the run holds it
+(:func:`_peak_bytes`): the trials, pseudo-trials and result, plus the largest phase's working set
+(noise whiteners, or the kernel's blocks per thread), not the block budget that sizes the blocks.
+
+Every size, option and regime comes from the plan ``eeg_rdm`` itself makes
+(:func:`rdm_widgets.eeg.plan_eeg_rdm`, or :func:`rdm_widgets.eeg.plan_eeg_sizes` from the sizes
+alone): an estimate validates exactly what the run validates and counts the fits it will make.
+"""
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+import torch
+
+from .._cost import CostEstimate, calibrate, contention
+from ..eeg import EEGPlan, eeg_rdm, plan_eeg_rdm, plan_eeg_sizes
+
+__all__ = ["estimate_eeg", "estimate_eeg_rdm"]
+
+_EEG_CAL: dict = {}
+_EEG_LOCK = threading.Lock()
+_CAL_TARGET = 0.03        # seconds the calibration's longer runs aim at
+_CAL_MAX_TIMES = 61       # ... with at most this many time points
+_CAL_CONDITIONS = 6       # conditions of the run that separates per-pair from per-condition work
+_EIGH_FLOPS = 9.0
+
+
+def _pairs(c: int) -> int:
+    return c * (c - 1) // 2
+
+
+def _calibrated(plan: EEGPlan) -> tuple:
+    """(fixed seconds per call, seconds per time point and condition, per time point and pair,
+    pair-times of the calibration's largest run) of this plan's method, regime and sizes.
+
+    Measured once per process (and thread count) by real ``eeg_rdm`` runs on tiny problems with
+    the plan's method, options, channels and trials per condition: 2 conditions x 1 time point
+    (the fixed cost), 2 conditions x T and 6 conditions x 1 and x T' time points (T and T'
+    sized to take about :data:`_CAL_TARGET` seconds). A time point costs ``a c + b p`` for
+    ``c`` conditions and ``p`` pairs (per-condition work: pseudo-trial averaging, noise
+    covariances; per-pair work: the fits or distances); the two runs give ``a`` and ``b``.
+    Each time is the mean of two runs (a real run meets the machine's typical state, not its
+    best moment), in CPU time where that is less than the wall time (the estimate multiplies by
+    :func:`contention`).
+    """
+    opts, dev = plan.options, plan.options.device
+    c2 = _CAL_CONDITIONS          # whatever the plan's count: one calibration, monotonic estimates
+    key = (str(dev), opts.method, opts.score, opts.cv, opts.pseudo_trials, opts.noise_normalization,
+           str(opts.shrinkage), plan.regime, plan.n_channels, plan.k, torch.get_num_threads())
+    with _EEG_LOCK:
+        if key in _EEG_CAL:
+            return _EEG_CAL[key]
+        rng = np.random.default_rng(0)
+        options = dict(method=opts.method, score=opts.score, cv=opts.cv, pseudo_trials=opts.pseudo_trials,
+                       noise_normalization=opts.noise_normalization, shrinkage=opts.shrinkage,
+                       random_state=0, device=dev)
+
+        def run(n_cond, n_times, repeat=2):
+            labels = np.repeat(np.arange(n_cond), plan.k)
+            x = rng.standard_normal((len(labels), plan.n_channels, n_times))
+            x += 0.3 * labels[:, None, None]
+            if plan.regime == "average_reference":
+                x -= x.mean(axis=1, keepdims=True)
+            took = []
+            for _ in range(repeat):
+                t0, c0 = time.perf_counter(), time.process_time()
+                eeg_rdm(x, labels, **options)
+                # CPU time where it is less than the wall time: what the run needs of an idle
+                # core, not the share the machine's other jobs left it (see contention())
+                took.append(min(time.perf_counter() - t0, time.process_time() - c0))
+            return float(np.mean(took))
+
+        run(2, 1, 1)                                     # warm-up: caches, lazily built kernels
+        t1 = run(2, 1)
+        probe = max(run(2, 9, 1) - t1, 1e-5) / 8         # seconds per time point, roughly
+        # odd: some kernels are several times slower at a power-of-two number of time points
+        n_t = int(min(_CAL_MAX_TIMES, max(9, _CAL_TARGET / probe))) | 1
+        m2 = max(run(2, n_t) - t1, 0.0) / (n_t - 1)      # per time point: 2 a + b
+        p2 = _pairs(c2)
+        # fewer time points with more conditions (each run takes about the target), but for the
+        # per-fold kernels as many as the run has, up to 41: they slow down once their arrays
+        # leave the caches, which a few time points do not show (the exact LDA works in blocks)
+        floor = 0 if opts.fast_loo else min(plan.n_times_out, 41)
+        n_c = int(min(n_t, max(5, 2 * _CAL_TARGET / max(m2 * p2, 1e-6), floor))) | 1
+        m3 = max(run(c2, n_c) - run(c2, 1), 0.0) / (n_c - 1)      # c2 a + p2 b
+        b = (2 * m3 - c2 * m2) / (2 * p2 - c2)
+        a = (m2 - b) / 2
+        if b < 0:
+            a, b = m3 / c2, 0.0
+        elif a < 0:
+            a, b = 0.0, m3 / p2
+        _EEG_CAL[key] = (max(t1 - m2, 0.0), a, max(b, 1e-7), p2 * n_c)
+        return _EEG_CAL[key]
+
+
+# The peak-memory model mirrors what eeg_rdm allocates (see _peak_bytes); these constants copy
+# the kernels' own block sizes (private to rdm_widgets.eeg, so restated here):
+_TIME_BLOCK_PAIR_TIMES = 16_384   # eeg._loop: pair-times per time block (each block's units are cloned)
+_PER_FOLD_BLOCK_ELEMS = 4_000_000  # eeg._methods: gathered elements per batched per-fold LDA call
+_NULL_CHUNK = 32                   # eeg._lda: pair-times per piece of the null-space path
+# Measured share of the plan's block budget (block_pair_times x bytes_per_pair_time, which
+# sizes the blocks) that an exact-LDA block really holds at its peak (benchmarks/bench_estimate.py,
+# peak RSS): the full-rank channel path holds about 0.43 of it, the average-reference path 0.75-1.1
+_LDA_BLOCK_SHARE = {"full_rank": 0.45, "average_reference": 1.0, "exact_svd": 1.0, "rank_deficient": 1.0}
+_NOISE_PASSES = 7      # noise_whiteners: centred/masked/permuted residuals and Ledoit-Wolf squares
+_LSQR_ARRAYS = 6       # lsqr per-fold LDA: 2 gathered covariances, pooled, its factor and solves
+
+
+def _time_block(n_pairs: int, n_times: int) -> int:
+    """Time points of the largest block ``eeg_rdm`` runs its kernel on (``eeg._loop._time_blocks``)."""
+    size = max(2, -(-_TIME_BLOCK_PAIR_TIMES // max(n_pairs, 1)))
+    n_blocks = max(1, min(-(-n_times // size), n_times // 2))
+    return -(-n_times // n_blocks)
+
+
+def _peak_bytes(plan: EEGPlan, input_copied: bool = True) -> int:
+    """Predicted peak memory (bytes) of the planned ``eeg_rdm`` run, as the run allocates it.
+
+    Held for the whole run: the float64 copy of the input (``input_copied``), the used trials
+    (n_cond, k, C, T), the windowed/decimated trials, the pseudo-trials (n_cond, units, C, T)
+    and the result. On top, the largest phase's working set: the clone of one time block's
+    units, and either the noise whiteners' residuals (``_NOISE_PASSES`` trial-sized arrays per
+    fold, folds one after the other) or the method kernel's: the exact LDA's decisions
+    (P, T, units, 2) plus one block of pair-times per thread (null-space path: the gathered
+    block and one chunk's work; channel paths: the measured share of the plan's block budget),
+    the per-fold LDA's train/test stacks and gathered blocks per fold thread (lsqr: per-pair
+    (C, C) covariances), or the distances' fold means and (n_cond, n_cond) products.
+    """
+    opts, dev, b = plan.options, plan.options.device, 8           # everything runs in float64
+    n_cond, k, n_ch, n_t, n_out = plan.n_conditions, plan.k, plan.n_channels, plan.n_times, plan.n_times_out
+    units, folds, pairs, noise = plan.n_units, plan.n_folds, plan.n_pairs, opts.noise_normalization
+    threads = torch.get_num_threads() if dev.type == "cpu" else 1
+    x_in, x_sel = plan.n_trials * n_ch * n_t * b, n_cond * k * n_ch * n_t * b
+    x_out = n_cond * k * n_ch * n_out * b if (opts.window or opts.decim > 1) else 0
+    x_used = x_out or x_sel
+    tb = _time_block(pairs, n_out)
+    units_all = n_cond * units * n_ch * n_out * b if opts.pseudo_trials else 0
+    clone = n_cond * units * n_ch * tb * b                        # one time block's units
+    result = pairs * n_out * b + 2 * n_cond ** 2 * n_out * b
+    held = (x_in if input_copied else 0) + x_sel + x_out + units_all + clone + result
+    noise_work = (_NOISE_PASSES * x_used + 4 * (n_out if noise == "time" else 1) * n_ch ** 2 * b
+                  + folds * (n_out if noise == "time" else 1) * n_ch ** 2 * b) if noise else 0
+    if not opts.is_lda:
+        kernel = 4 * tb * n_cond ** 2 * b + (3 if noise else 2) * n_cond * units * n_ch * tb * b
+    elif opts.fast_loo:
+        total, step = pairs * tb, plan.block_pair_times
+        in_flight = min(threads, -(-total // step))
+        size = min(total, step)
+        if plan.regime == "rank_deficient" and n_ch - (2 * units - 2) <= 2 * units - 4:   # null-space path
+            block = size * 2 * units * n_ch * b + _NULL_CHUNK * 3 * (8 * units * n_ch * 12)
+        else:
+            block = _LDA_BLOCK_SHARE.get(plan.regime, 1.0) * size * plan.bytes_per_pair_time
+        kernel = pairs * tb * units * 2 * b + in_flight * block
+    else:
+        per_pair = tb * 2 * units * n_ch
+        blk = min(pairs, max(1, _PER_FOLD_BLOCK_ELEMS // per_pair))
+        stacks = (2 if noise else 1) * n_cond * units * n_ch * tb * b
+        if opts.method != "lda":                                  # the lsqr solver
+            work = 2 * n_cond * tb * n_ch ** 2 * b + _LSQR_ARRAYS * blk * tb * n_ch ** 2 * b
+        else:
+            work = 6 * blk * per_pair * b
+        kernel = min(threads, folds) * (stacks + work)
+    return int(held + max(noise_work, kernel))
+
+
+def _estimate(plan: EEGPlan, input_copied: bool = True):
+    """The :class:`CostEstimate` of a planned ``eeg_rdm`` run (``input_copied``: the run makes a
+    float64 copy of the input; not for a float64 array)."""
+
+    opts, dev = plan.options, plan.options.device
+    n_cond, k, n_ch, n_t, n_out = plan.n_conditions, plan.k, plan.n_channels, plan.n_times, plan.n_times_out
+    units, folds, pairs, n_perm, fits = plan.n_units, plan.n_folds, plan.n_pairs, opts.n_permutations, plan.fits
+    pseudo, noise, window, decim = opts.pseudo_trials, opts.noise_normalization, opts.window, opts.decim
+    cal, busy = calibrate(dev), contention()
+    b = 8                                                        # everything runs in float64
+    x_in, x_sel = plan.n_trials * n_ch * n_t * b, n_cond * k * n_ch * n_t * b
+    x_out = n_cond * k * n_ch * n_out * b if (window or decim > 1) else 0
+    # the input's float64 copy, finite check and the used trials' index, the pseudo-trial
+    # averaging's reads, the moving average (reads window x): passes over fresh memory, which
+    # the tiny calibration runs (in the caches) do not see
+    data = ((4 * x_in + 2 * x_sel + (window or 1) * x_out) / cal["memory_fresh"]
+            # the large arrays are new to the process: their pages are faulted in once
+            + ((x_in if input_copied else 0) + x_sel + x_out) / cal["page_in"]) * busy
+    fixed, per_cond, per_pair, _ = _calibrated(plan)
+    seconds = data + (fixed + n_perm * n_out * (per_cond * n_cond + per_pair * pairs)) * busy
+    flops = 2.0 * n_cond * pseudo * k * n_ch * n_out if pseudo else 0.0   # averaging into pseudo-trials
+    if noise:
+        flops += folds * (15.0 * n_cond * k * n_ch ** 2 * n_out
+                          + _EIGH_FLOPS * n_ch ** 3 * (n_out if noise == "time" else 1)
+                          + 2.0 * n_cond * (units if opts.is_lda else 2) * n_ch ** 2 * n_out)
+    if not opts.is_lda:
+        flops += folds * (4.0 * n_cond * units * n_ch * n_out + 2.0 * n_cond ** 2 * n_ch * n_out)
+    peak = _peak_bytes(plan, input_copied)
+    work = {"conditions": n_cond, "pairs": pairs, "times": n_out, "folds": folds, "permutations": n_perm,
+            "fits": fits, "units": units, "channels": n_ch, "flops": int(flops * n_perm),
+            "result_bytes": n_cond ** 2 * n_out * b, "contention": busy}
+    return CostEstimate(float(seconds), int(peak), 0, work, str(dev), plan.regime)
+
+
+def estimate_eeg(n_conditions, k, n_channels, n_times, *, method="lda", cv="loo", pseudo_trials=None,
+                 n_permutations=1, noise_normalization=None, decim=1, window=None,
+                 average_reference=False, n_trials=None, device="cpu"):
+    """Predict the cost of :func:`rdm_widgets.eeg_rdm` from the sizes alone.
+
+    Parameters
+    ----------
+    n_conditions : int
+        Number of conditions (>= 2).
+    k : int
+        Trials used per condition (the smallest condition's count).
+    n_channels, n_times : int
+        C and the number of samples per epoch (before ``window`` / ``decim``).
+    method, cv, pseudo_trials, n_permutations, noise_normalization, decim, window, device
+        As in :func:`rdm_widgets.eeg_rdm`.
+    average_reference : bool
+        The data are average-referenced (channels sum to 0), which selects a faster LDA path.
+    n_trials : int or None
+        Trials in the input (default ``n_conditions * k``); only memory depends on it.
+
+    Returns
+    -------
+    CostEstimate
+        ``work['fits']`` = pairs x time points x folds x permutations (``eeg_rdm``'s progress
+        total); ``regime`` names the kernel path (:attr:`rdm_widgets.eeg.EEGPlan.regime`).
+    """
+    return _estimate(plan_eeg_sizes(n_conditions, k, n_channels, n_times, n_trials=n_trials,
+                                    average_reference=average_reference, method=method, cv=cv,
+                                    pseudo_trials=pseudo_trials, n_permutations=n_permutations,
+                                    noise_normalization=noise_normalization, window=window, decim=decim,
+                                    device=device))
+
+
+def estimate_eeg_rdm(eeg, labels=None, *, method="lda", times=None, cv="loo", pseudo_trials=None,
+                     n_permutations=1, random_state=None, noise_normalization=None, shrinkage="auto",
+                     score="accuracy", groups=None, window=None, decim=1, device="cpu", picks=None, level=None,
+                     balance="first", progress=None, verbose=False, client=None):
+    """Predict the cost of ``eeg_rdm(eeg, labels, **options)`` with the same arguments.
+
+    The options are validated as :func:`rdm_widgets.eeg_rdm` does, by the same call
+    (:func:`rdm_widgets.eeg.plan_eeg_rdm`; without reading every value: non-finite data are
+    only found by the run). ``progress``, ``verbose`` and ``client`` are accepted so that the
+    same keyword arguments can be passed, and ignored (the estimate is for a local run).
+
+    Parameters
+    ----------
+    eeg : array-like, Tensor, mne.Epochs or path of an ``-epo.fif`` file
+        Shape (n_trials, n_channels, n_times) or (n_trials, n_channels) for arrays.
+    labels : sequence of shape (n_trials,), str or None
+        As in :func:`rdm_widgets.eeg_rdm` (None: the event names of MNE epochs).
+    method, times, cv, pseudo_trials, n_permutations, random_state, noise_normalization,
+    shrinkage, score, groups, window, decim, device, picks, level, balance
+        As in :func:`rdm_widgets.eeg_rdm`.
+
+    Returns
+    -------
+    CostEstimate
+    """
+    copied = not (isinstance(eeg, np.ndarray) and eeg.dtype == np.float64)
+    return _estimate(plan_eeg_rdm(eeg, labels, method=method, times=times, cv=cv, pseudo_trials=pseudo_trials,
+                                  n_permutations=n_permutations, random_state=random_state,
+                                  noise_normalization=noise_normalization, shrinkage=shrinkage, score=score,
+                                  groups=groups, window=window, decim=decim, device=device, picks=picks,
+                                  level=level, balance=balance), copied)

@@ -1,0 +1,396 @@
+"""Model vs brain: RSA tables of model layers against brain RDMs, and tested RSA time courses.
+
+Conventions (documented because the literature differs):
+
+* Stimuli are matched **by name**: the model RDM is subset and reordered to the brain RDM's
+  stimuli; names that differ raise an error listing what is missing on each side. A brain
+  RDM without names is matched by order only when the counts agree, and the row says so
+  (``matched = 'by order (brain RDM has no stimulus names)'``). Never silently by count.
+* One brain RDM: ``r`` is the correlation of the model with it; ``p`` the one-sided
+  stimulus-label permutation test of :func:`rdm_widgets.rsa.compare_rdms`.
+* A stack of subject RDMs (as rsatoolbox's ``eval_fixed`` and Nili et al. 2014): ``r`` is the
+  **mean over subjects** of corr(model, subject RDM), the quantity the noise ceiling
+  (:func:`rdm_widgets.rsa.noise_ceiling`: lower = corr(subject, mean of the others), upper =
+  corr(subject, mean of all)) bounds; ``r_sem`` its standard error; ``p`` a one-sided Wilcoxon
+  signed-rank test of the subjects' r > 0 (scipy). ``r_group`` / ``p_permutation`` are the
+  correlation with the group-mean RDM (subject RDMs rank-transformed before averaging for
+  Spearman, as in the noise ceiling) and its stimulus-label permutation test.
+* ``p_fdr``: Benjamini-Hochberg over the layers of one model against one brain RDM.
+* Time courses (:func:`rsa_timecourse_test`): per time point a stimulus-label permutation test
+  with the *same* relabellings at every time point, then BH-FDR over time points.
+* rsatoolbox ``RDMs`` are accepted as brain RDMs (a stack: one per subject, as
+  :meth:`RDMSet.from_rsatoolbox`) and as models (one RDM per layer, named by the rdm descriptor
+  ``layer``/``name``, as :func:`rdm_widgets.rdm.load_rdms`); ``convention='rsatoolbox'`` pools the
+  subjects for the noise ceiling and ``r_group`` as rsatoolbox does
+  (:func:`rdm_widgets.rsa.pool_subjects`).
+* Tables: :meth:`RSATable.to_frame` / :meth:`TimecourseTest.to_frame` (pandas) and ``to_csv``.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ._rsa_stats import BY_ORDER_NOTE, corr_matrix, fdr_bh, match_model_to_brain
+from ._validate import check_option, check_positive_int
+from .rdm_files import RDMSet
+from .rsa import (CORRELATIONS, check_method, compare_rdms, leave_one_subject_out, model_for_conditions,
+                  noise_ceiling, pool_subjects, rsa_timecourse)
+
+__all__ = ["RSATable", "model_brain_table", "TimecourseTest", "rsa_timecourse_test", "caution_for", "fdr_bh",
+           "COLUMNS", "BY_ORDER_NOTE", "MIN_CONDITIONS"]
+
+#: the columns of :attr:`RSATable.rows`, in CSV order
+COLUMNS = ("brain", "model", "layer", "method", "n_stimuli", "n_subjects", "r", "r_sem", "test", "p",
+           "p_fdr", "r_group", "p_permutation", "r_loso_min", "r_loso_max", "noise_lower", "noise_upper",
+           "matched")
+#: below this many conditions an RSA time course correlates too few pairs to be stable
+MIN_CONDITIONS = 6
+
+
+@dataclass
+class RSATable:
+    """The result of :func:`model_brain_table`: one row per (brain, model, layer).
+
+    Attributes
+    ----------
+    rows : list of dict
+        Keys :data:`COLUMNS`; numbers are floats (NaN when not applicable, e.g. the noise
+        ceiling of a single RDM).
+    method : str
+    n_permutations : int
+    skipped : list of str
+        ``"<brain> ~ <model>: <why>"`` for pairs left out with ``on_error='skip'``.
+    """
+
+    rows: list = field(default_factory=list)
+    method: str = "spearman"
+    n_permutations: int = 0
+    skipped: list = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    @property
+    def brains(self) -> list[str]:
+        return list(dict.fromkeys(r["brain"] for r in self.rows))
+
+    @property
+    def models(self) -> list[str]:
+        return list(dict.fromkeys(r["model"] for r in self.rows))
+
+    @property
+    def notes(self) -> list[str]:
+        """Distinct ``"<brain> ~ <model>: matched <how>"`` lines (shown with the result)."""
+        return list(dict.fromkeys(f"{r['brain']} ~ {r['model']}: matched {r['matched']}" for r in self.rows))
+
+    def select(self, brain: str | None = None, model: str | None = None) -> list[dict]:
+        """Rows of one brain RDM and/or one model, in table order."""
+        return [r for r in self.rows if (brain is None or r["brain"] == brain)
+                and (model is None or r["model"] == model)]
+
+    def to_frame(self):
+        """The table as a pandas DataFrame (imports pandas), columns :data:`COLUMNS`."""
+        from .interop._pandas import to_frame
+
+        return to_frame(COLUMNS, self.rows)
+
+    def to_csv(self, path=None, *, overwrite: bool = False) -> str:
+        """The table as CSV text (floats round-trip exactly); also written to ``path`` if given.
+
+        Parameters
+        ----------
+        path : str, Path or None
+            Write the text there atomically; an existing file raises ``FileExistsError``
+            unless ``overwrite``.
+        """
+        from .interop._pandas import write_csv
+
+        return write_csv(path, COLUMNS, self.rows, overwrite=overwrite)
+
+
+def _as_brains(brain) -> dict:
+    from .interop._rsatoolbox import is_rsatoolbox_rdms
+    from .rdm import LayerRDM
+
+    def one(b, name):
+        if isinstance(b, RDMSet):
+            return b
+        if is_rsatoolbox_rdms(b):
+            return RDMSet.from_rsatoolbox(b, name)
+        if isinstance(b, LayerRDM):
+            return RDMSet.from_layer_rdm(b, name)
+        raise TypeError(f"Brain RDM {name!r} is a {type(b).__name__}; expected an RDMSet (read_rdm_file), "
+                        "a LayerRDM or an rsatoolbox RDMs.")
+
+    if isinstance(brain, dict):
+        if not brain:
+            raise ValueError("No brain RDMs given.")
+        return {str(k): one(v, str(k)) for k, v in brain.items()}
+    b = one(brain, "brain")
+    return {b.name or "brain": b}
+
+
+def _as_models(models) -> dict:
+    from .interop._rsatoolbox import is_rsatoolbox_rdms
+    from .rdm import LayerRDM, load_rdms
+
+    if is_rsatoolbox_rdms(models):
+        models = {"model": load_rdms(models)}
+    elif isinstance(models, dict):
+        models = {k: load_rdms(v) if is_rsatoolbox_rdms(v) else v for k, v in models.items()}
+    if not isinstance(models, dict) or not models:
+        raise ValueError("models must be a non-empty dict: {layer: LayerRDM} or {model: {layer: LayerRDM}}.")
+    if all(isinstance(v, LayerRDM) for v in models.values()):
+        return {"model": dict(models)}
+    out = {}
+    for name, layers in models.items():
+        if not isinstance(layers, dict) or not layers or not all(isinstance(v, LayerRDM) for v in layers.values()):
+            raise TypeError(f"Model {name!r} must be a non-empty dict {{layer: LayerRDM}}.")
+        out[str(name)] = dict(layers)
+    return out
+
+
+class _Brain:
+    """What the table needs of one brain RDM set, computed once per method."""
+
+    def __init__(self, name: str, rdm_set: RDMSet, method: str, convention: str = "rdm_widgets"):
+        self.name, self.set, self.convention = name, rdm_set, convention
+        n = rdm_set.n_stimuli
+        self.iu = np.triu_indices(n, 1)
+        V = rdm_set.rdms[:, self.iu[0], self.iu[1]]           # (S, pairs)
+        self.V = V
+        pooled = (pool_subjects(V, method, convention=convention) if rdm_set.is_stack else V).mean(axis=0)
+        self.group = np.zeros((n, n))
+        self.group[self.iu] = pooled
+        self.group.T[self.iu] = pooled
+        self.ceiling = (noise_ceiling(rdm_set.rdms, method, convention=convention) if rdm_set.is_stack
+                        else (math.nan, math.nan))
+
+
+def _row(brain: _Brain, model_name: str, layer: str, rdm, method: str, n_permutations: int, rng) -> dict:
+    from scipy.stats import wilcoxon
+
+    matched, how = match_model_to_brain(rdm, brain.set.stimuli, brain.set.n_stimuli,
+                                        model_name=f"{model_name} / {layer}", brain_name=brain.name)
+    M = np.asarray(matched.matrix, dtype=np.float64)
+    group = compare_rdms(M, brain.group, method=method, n_permutations=n_permutations, random_state=rng)
+    p_perm = math.nan if group.p is None else group.p
+    row = dict(brain=brain.name, model=model_name, layer=layer, method=method,
+               n_stimuli=brain.set.n_stimuli, n_subjects=brain.set.n_subjects, r_group=group.r,
+               p_permutation=p_perm, r_loso_min=math.nan, r_loso_max=math.nan, noise_lower=brain.ceiling[0],
+               noise_upper=brain.ceiling[1], matched=how)
+    if not brain.set.is_stack:
+        return dict(row, r=group.r, r_sem=math.nan, test="stimulus-label permutation", p=p_perm)
+    # leave one subject out: the model against the mean of the other subjects, for each subject
+    # (how much the group result rests on single subjects)
+    loso = leave_one_subject_out(M, brain.set.rdms, method, convention=brain.convention)
+    row.update(r_loso_min=float(np.nanmin(loso)), r_loso_max=float(np.nanmax(loso)))
+    x = M[brain.iu]
+    per_subject = CORRELATIONS[method](x, brain.V.T)                 # (S,)
+    finite = per_subject[np.isfinite(per_subject)]
+    try:
+        p = float(wilcoxon(finite, alternative="greater").pvalue) if finite.size >= 2 else math.nan
+    except ValueError:  # e.g. all r equal to zero
+        p = math.nan
+    sem = float(finite.std(ddof=1) / np.sqrt(finite.size)) if finite.size >= 2 else math.nan
+    return dict(row, r=float(finite.mean()) if finite.size else math.nan, r_sem=sem,
+                test="wilcoxon signed-rank over subjects", p=p)
+
+
+def model_brain_table(models, brain, *, method: str = "spearman", n_permutations: int = 1000,
+                      random_state=0, progress=None, on_error: str = "raise",
+                      convention: str = "rdm_widgets") -> RSATable:
+    """Similarity of every model layer with one or more brain RDMs, with tests and noise ceilings.
+
+    Parameters
+    ----------
+    models : dict or rsatoolbox RDMs
+        ``{layer: LayerRDM}`` (one model, named ``"model"``) or ``{model: {layer: LayerRDM}}``;
+        an rsatoolbox ``RDMs`` (one RDM per layer) in place of a ``{layer: LayerRDM}``.
+    brain : RDMSet, LayerRDM, rsatoolbox RDMs or dict of them
+        A brain/behaviour/hypothesis RDM, a stack of subject RDMs (:func:`read_rdm_file`, an
+        rsatoolbox ``RDMs`` of one RDM per subject), or ``{name: ...}`` for several ROIs.
+    method : {'spearman', 'pearson', 'kendall_tau_a'}
+        (rsatoolbox's 'corr', 'tau-a' accepted.)
+    n_permutations : int
+        Stimulus-label permutations per row (0: no permutation test).
+    random_state : int, Generator or None
+        Seed of the permutations (one generator for the whole table).
+    progress : callable or None
+        ``progress(done, total)`` after each row (may raise to cancel).
+    on_error : {'raise', 'skip'}
+        What a (brain, model) pair whose stimuli do not match does: raise the ValueError, or
+        leave the pair out and record the message in :attr:`RSATable.skipped` (the other pairs
+        get the same numbers as without it only up to the permutation draws).
+    convention : {'rdm_widgets', 'rsatoolbox'}
+        How subject RDMs are pooled for the noise ceiling and ``r_group``
+        (:func:`rdm_widgets.rsa.noise_ceiling`).
+
+    Returns
+    -------
+    RSATable
+        See the module docstring for what ``r``, ``p``, ``p_fdr`` and the noise ceiling are.
+
+    Raises
+    ------
+    ValueError
+        Stimulus names that do not match (the message lists the missing names on each side).
+
+    Examples
+    --------
+    >>> import warnings
+    >>> from rdm_widgets import RDMCreator, model_brain_table
+    >>> from rdm_widgets.demo import demo_path
+    >>> from rdm_widgets.rdm_files import bundled_brain_rdms
+    >>> with warnings.catch_warnings():
+    ...     warnings.simplefilter("ignore")             # info.json beside the features is skipped
+    ...     model = RDMCreator().compute_rdms(demo_path("mobilenetv2"), layers=["features.6", "logits"])
+    >>> table = model_brain_table({"mobilenetv2": model}, bundled_brain_rdms(), n_permutations=0)
+    >>> [(row["brain"], row["layer"], row["n_subjects"]) for row in table.rows]
+    [('EVC', 'features.6', 15), ('EVC', 'logits', 15), ('IT', 'features.6', 15), ('IT', 'logits', 15)]
+    """
+    method = check_method(method)
+    n_permutations = check_positive_int("n_permutations", n_permutations, minimum=0)
+    on_error = check_option("on_error", on_error, ("raise", "skip"))
+    brains = {name: _Brain(name, s, method, convention) for name, s in _as_brains(brain).items()}
+    models = _as_models(models)
+    rng = np.random.default_rng(random_state)
+    total = len(brains) * sum(len(v) for v in models.values())
+    rows, skipped, done = [], [], 0
+    for b in brains.values():
+        for model_name, layers in models.items():
+            try:
+                family = [_row(b, model_name, layer, rdm, method, n_permutations, rng)
+                          for layer, rdm in layers.items()]
+            except ValueError as err:
+                if on_error == "raise":
+                    raise
+                skipped.append(f"{b.name} ~ {model_name}: {err}")
+                family = []
+            for row, q in zip(family, fdr_bh([r["p"] for r in family])):
+                row["p_fdr"] = float(q)
+            rows.extend({c: row[c] for c in COLUMNS} for row in family)
+            done += len(layers)
+            if progress is not None:
+                progress(done, total)
+    return RSATable(rows, method, n_permutations, skipped)
+
+
+@dataclass
+class TimecourseTest:
+    """RSA time course of one model RDM with a time-resolved RDM, tested per time point.
+
+    Attributes
+    ----------
+    r, p, p_fdr : ndarray (T,)
+        Correlation, permutation p and BH-adjusted p at each time point (NaN where the RDM is
+        constant).
+    times : ndarray (T,)
+    method : str
+    n_permutations : int
+    n_conditions : int
+    caution : str
+        Non-empty when fewer than :data:`MIN_CONDITIONS` conditions make the correlation unstable.
+    """
+
+    r: np.ndarray
+    p: np.ndarray
+    p_fdr: np.ndarray
+    times: np.ndarray
+    method: str
+    n_permutations: int
+    n_conditions: int
+    caution: str = ""
+
+    def significant(self, alpha: float = 0.05) -> np.ndarray:
+        """Boolean (T,): time points with ``p_fdr <= alpha``."""
+        with np.errstate(invalid="ignore"):
+            return np.asarray(self.p_fdr <= alpha)
+
+    _COLUMNS = ("time", "r", "p", "p_fdr", "method", "n_permutations")
+
+    def _rows(self) -> list:
+        return [(float(t), float(r), float(p), float(q), self.method, self.n_permutations)
+                for t, r, p, q in zip(self.times, self.r, self.p, self.p_fdr)]
+
+    def to_frame(self):
+        """Tidy table (imports pandas): one row per time point, ``time, r, p, p_fdr, method,
+        n_permutations``."""
+        from .interop._pandas import to_frame
+
+        return to_frame(self._COLUMNS, self._rows())
+
+    def to_csv(self, path=None, *, overwrite: bool = False) -> str:
+        """:meth:`to_frame` as CSV text (no pandas needed), also written to ``path`` when given."""
+        from .interop._pandas import write_csv
+
+        return write_csv(path, self._COLUMNS, self._rows(), overwrite=overwrite)
+
+
+def caution_for(n_conditions: int) -> str:
+    """The warning shown for time courses over fewer than :data:`MIN_CONDITIONS` conditions ('' otherwise)."""
+    if n_conditions >= MIN_CONDITIONS:
+        return ""
+    pairs = n_conditions * (n_conditions - 1) // 2
+    return (f"Caution: fewer than {MIN_CONDITIONS} conditions ({n_conditions}): each correlation is over "
+            f"only {pairs} condition pairs and is unstable, and the permutation test has only "
+            f"{math.factorial(n_conditions)} distinct relabellings (smallest p = "
+            f"{1 / math.factorial(n_conditions):.3g}).")
+
+
+def rsa_timecourse_test(model, result, method: str = "spearman", n_permutations: int = 1000,
+                        random_state=0) -> TimecourseTest:
+    """RSA of a model RDM with a time-resolved RDM at every time point, with significance.
+
+    Parameters
+    ----------
+    model : LayerRDM or array (N, N)
+        Matched to the conditions by name (:func:`rdm_widgets.rsa.rsa_timecourse`).
+    result : TimeResolvedRDM
+        ``data`` (N, N, T), ``times``, ``conditions``.
+    method : {'spearman', 'pearson', 'kendall_tau_a'}
+    n_permutations : int
+        Relabellings of the model's stimuli, the same ones at every time point (0: r only).
+    random_state : int, Generator or None
+
+    Returns
+    -------
+    TimecourseTest
+        ``p = (1 + #(null_t >= r_t)) / (1 + n_permutations)``; ``p_fdr`` BH over time points.
+    """
+    from .interop._rsatoolbox import is_rsatoolbox_rdms
+
+    method = check_method(method)
+    n_permutations = check_positive_int("n_permutations", n_permutations, minimum=0)
+    if is_rsatoolbox_rdms(result):
+        from .eeg import TimeResolvedRDM
+
+        result = TimeResolvedRDM.from_rsatoolbox(result, time_descriptor=None)
+    if is_rsatoolbox_rdms(model):
+        from .rdm import LayerRDM
+
+        model = LayerRDM.from_rsatoolbox(model)
+    r = rsa_timecourse(model, result, method=method)                 # validates and matches by name
+    M = np.asarray(getattr(model_for_conditions(model, result), "matrix", model), dtype=np.float64)
+    E = np.asarray(getattr(result, "data", result), dtype=np.float64)
+    n = M.shape[0]
+    times = np.asarray(getattr(result, "times", np.arange(E.shape[2])), dtype=np.float64)
+    p = np.full(r.shape, np.nan)
+    if n_permutations:
+        iu, ju = np.triu_indices(n, 1)
+        Y = E[iu, ju, :]
+        ok = np.isfinite(r)
+        rng = np.random.default_rng(random_state)
+        exceed = np.zeros(r.shape)
+        chunk = max(1, 2_000_000 // max(iu.size, 1))
+        for start in range(0, n_permutations, chunk):
+            m = min(chunk, n_permutations - start)
+            perms = np.stack([rng.permutation(n) for _ in range(m)])
+            X = M[perms[:, iu], perms[:, ju]].T                          # (pairs, m) relabelled model
+            null = corr_matrix(X, Y[:, ok], method, CORRELATIONS)        # (m, T_ok)
+            exceed[ok] += np.count_nonzero(null >= r[ok] - 1e-12, axis=0)
+        p[ok] = (1.0 + exceed[ok]) / (1.0 + n_permutations)
+    return TimecourseTest(r=r, p=p, p_fdr=fdr_bh(p), times=times, method=method,
+                          n_permutations=n_permutations, n_conditions=n, caution=caution_for(n))

@@ -46,7 +46,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._correlations import _tau_a_direct, _tau_a_from_tau_b  # noqa: F401 (tests reach them here)
 from ._correlations import CORRELATIONS, _pearson_many, _rank, kendall_tau_a
 from ._rsa_results import NoiseCeiling, RSAResult
 from ._rsa_stats import NAN_POLICIES, check_nan_cells, compare_omit, defined_pairs, fdr_bh, stimulus_mismatch

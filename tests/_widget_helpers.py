@@ -10,7 +10,6 @@ from pathlib import Path
 import numpy as np
 
 from rdm_widgets.rdm import LayerRDM
-from _synthetic import epochs_file as _epochs_file  # noqa: F401
 
 MIME = "application/vnd.plotly.v1+json"
 TIMEOUT = 60

@@ -5,7 +5,8 @@ import h5py
 import numpy as np
 import pytest
 
-from _widget_helpers import _epochs_file, _feature_folder
+from _synthetic import epochs_file as _epochs_file
+from _widget_helpers import _feature_folder
 from rdm_widgets import data_root
 from rdm_widgets.data_root import (epoch_arrays, first_entry, inside, list_folders, read_epochs_keys,
                                    relative_text, scan)

@@ -169,7 +169,7 @@ def _assert_same_eeg(local, remote):
 ])
 def test_eeg_rdm_with_client_equals_local(client, monkeypatch, options):
     # small blocks, so that the tiny data still make several tasks per permutation
-    monkeypatch.setattr(_loop, "_BLOCK_PAIR_TIMES", 12)
+    monkeypatch.setattr(_loop, "TIME_BLOCK_PAIR_TIMES", 12)
     X, labels = _eeg()
     local = eeg_rdm(X, labels, **options)
     calls = []
@@ -188,11 +188,11 @@ def test_eeg_rdm_with_client_default_blocks(client):
 def test_time_blocks_are_contiguous_and_never_single_samples():
     for n_times in (1, 2, 3, 9, 50, 1000):
         for n_pairs in (1, 6, 300, 5000, 40_000):
-            blocks = _loop._time_blocks(n_times, n_pairs)
+            blocks = _loop.time_blocks(n_times, n_pairs)
             assert blocks[0].start == 0 and blocks[-1].stop == n_times
             assert all(a.stop == b.start for a, b in zip(blocks, blocks[1:]))
             assert all(b.stop - b.start >= 2 for b in blocks) or blocks == [slice(0, n_times)]
-            size = max(2, -(-_loop._BLOCK_PAIR_TIMES // n_pairs))   # about that many pair-times a block
+            size = max(2, -(-_loop.TIME_BLOCK_PAIR_TIMES // n_pairs))   # about that many pair-times a block
             assert max(b.stop - b.start for b in blocks) <= max(size, 3)
 
 

@@ -54,12 +54,12 @@ def test_kendall_tau_a_with_ties_vs_brute_force():
     want = _tau_a_brute(x, y)
     np.testing.assert_allclose(kendall_tau_a(x, y), want, rtol=1e-12)
     # the O(n log n) route (used above 3000 pairs) gives the same value
-    from rdm_widgets.rsa import _tau_a_from_tau_b
+    from rdm_widgets._correlations import _tau_a_from_tau_b
 
     np.testing.assert_allclose(_tau_a_from_tau_b(x, y), want, rtol=1e-10)
     # with ties tau-a is smaller than tau-b
     assert abs(want) < abs(kendalltau(x, y, variant="b")[0])
-    from rdm_widgets.rsa import _tau_a_direct
+    from rdm_widgets._correlations import _tau_a_direct
 
     big_x = rng.integers(0, 50, size=1200).astype(float)
     big_y = np.round(big_x + 5 * rng.normal(size=1200))  # ties in both

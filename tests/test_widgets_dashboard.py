@@ -3,7 +3,8 @@ from pathlib import Path
 
 import numpy as np
 
-from _widget_helpers import TIMEOUT, _all_widgets, _epochs_file, _fake_create, _fake_eeg, _feature_folder, _title, _z
+from _synthetic import epochs_file as _epochs_file
+from _widget_helpers import TIMEOUT, _all_widgets, _fake_create, _fake_eeg, _feature_folder, _title, _z
 from rdm_widgets.demo import demo_path
 from rdm_widgets.widgets import Dashboard
 

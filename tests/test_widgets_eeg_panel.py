@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 from traitlets import TraitError
 
-from _widget_helpers import TIMEOUT, _epochs_file, _fake_eeg
+from _synthetic import epochs_file as _epochs_file
+from _widget_helpers import TIMEOUT, _fake_eeg
 from rdm_widgets import CostEstimate
 from rdm_widgets.demo import demo_root
 from rdm_widgets.widgets import EEGPanel

@@ -2,7 +2,8 @@
 import numpy as np
 import pytest
 
-from _widget_helpers import _epochs_file, _feature_folder
+from _synthetic import epochs_file as _epochs_file
+from _widget_helpers import _feature_folder
 from rdm_widgets.widgets._paths import confine, list_feature_sources, list_files
 
 

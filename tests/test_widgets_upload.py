@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from _widget_helpers import _epochs_file, _feature_folder
+from _synthetic import epochs_file as _epochs_file
+from _widget_helpers import _feature_folder
 from rdm_widgets.widgets._upload import (UploadArea, UploadButton, extract_zip, safe_name, store_upload)
 
 

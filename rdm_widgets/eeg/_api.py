@@ -21,7 +21,7 @@ from .._version import __version__
 from ._design import UnbalancedTrialsWarning, apply_time_ops, as_float64_epochs, unbalanced_message
 from ._epochs import epochs_input
 from ._distributed import accumulate_on_cluster
-from ._loop import RunPlan, _accumulate, _permutation_inputs, _time_blocks, _to_result
+from ._loop import RunPlan, _accumulate, _permutation_inputs, time_blocks, _to_result
 from ._methods import kernel_for
 from ._plan import EEGPlan, plan_eeg_rdm
 from ._result import TimeResolvedRDM
@@ -198,7 +198,7 @@ def eeg_rdm(eeg, labels=None, *, method="lda", times=None, cv="loo", pseudo_tria
             acc = accumulate_on_cluster(resolved, run, progress, verbose)
     else:
         with ProgressReporter(run.total, progress, verbose, desc=f"eeg_rdm ({run.opts.method})") as rep:
-            acc = _accumulate(_permutation_inputs(run), _time_blocks(run.x.shape[-1], len(run.pairs)),
+            acc = _accumulate(_permutation_inputs(run), time_blocks(run.x.shape[-1], len(run.pairs)),
                               run.n_folds, run.pairs, run.run, run.opts, rep)
     return _to_result(run, acc)
 

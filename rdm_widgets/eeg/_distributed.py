@@ -6,7 +6,7 @@ therefore done on the client, exactly as locally (:func:`._loop._permutation_inp
 pseudo-trial assignments are drawn one permutation after the other from one seeded
 generator, and noise whiteners use all time points ('epoch' averages a covariance over
 the epoch). The local run already works in time blocks fixed by the data
-(:func:`._loop._time_blocks`); here each (permutation, block) is one task running the
+(:func:`._loop.time_blocks`); here each (permutation, block) is one task running the
 same loop (:func:`._loop._accumulate`) on that block alone, and the client adds the
 blocks' scores in permutation order, as the local loop does. Same calls, same numbers.
 (Several subjects, one task each: :mod:`._subjects`.)
@@ -19,7 +19,7 @@ import torch
 
 from .._dask import map_unordered
 from .._progress import ProgressReporter
-from ._loop import RunPlan, _accumulate, _permutation_inputs, _time_blocks
+from ._loop import RunPlan, _accumulate, _permutation_inputs, time_blocks
 
 __all__ = ["accumulate_on_cluster"]
 
@@ -53,7 +53,7 @@ def accumulate_on_cluster(client, plan: RunPlan, progress=None, verbose: bool = 
         Equal to the local run's sum over permutations.
     """
     n_times, n_pairs = plan.x.shape[-1], len(plan.pairs)
-    blocks = _time_blocks(n_times, n_pairs)
+    blocks = time_blocks(n_times, n_pairs)
     keys, futures = [], []
     # inputs are made (and sent) one permutation at a time: the client never holds them all
     for p, (units, fold_of_unit, whiteners) in enumerate(_permutation_inputs(plan)):
@@ -67,7 +67,7 @@ def accumulate_on_cluster(client, plan: RunPlan, progress=None, verbose: bool = 
         futures += client.scatter(items, hash=False)
         keys += [(p, i) for i in range(len(blocks))]
     scores = {}
-    args = (plan.n_folds, plan.pairs.cpu().numpy(), plan.run, plan.opts, str(plan.device))
+    args = (plan.n_folds, plan.pairs.cpu().numpy(), plan.run, plan.opts, str(plan.opts.device))
     with ProgressReporter(plan.total, progress, verbose, desc=f"eeg_rdm ({plan.opts.method})") as rep, \
             contextlib.closing(map_unordered(client, _block_task, futures, *args)) as done:
         for i, block_scores in done:
@@ -75,8 +75,8 @@ def accumulate_on_cluster(client, plan: RunPlan, progress=None, verbose: bool = 
             b = blocks[keys[i][1]]
             rep.update(plan.n_folds * n_pairs * (b.stop - b.start))
     del futures
-    acc = torch.zeros(n_pairs, n_times, dtype=torch.float64, device=plan.device)
-    for p in range(plan.n_permutations):           # the local loop's order of additions
+    acc = torch.zeros(n_pairs, n_times, dtype=torch.float64, device=plan.opts.device)
+    for p in range(plan.opts.n_permutations):           # the local loop's order of additions
         for i, b in enumerate(blocks):
-            acc[:, b] += scores.pop((p, i)).to(plan.device)
+            acc[:, b] += scores.pop((p, i)).to(plan.opts.device)
     return acc

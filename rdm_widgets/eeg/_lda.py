@@ -80,14 +80,14 @@ from ._lda_channel import _avgref_channel_space, _channel_space
 from ._lda_null import _null_space
 from ._linalg import lsqr_decisions, svd_decisions
 
-__all__ = ["lda_loo_decisions", "lda_decisions", "lda_regime", "block_pair_times", "bytes_per_pair_time"]
+__all__ = ["NULL_CHUNK", "lda_loo_decisions", "lda_decisions", "lda_regime", "block_pair_times", "bytes_per_pair_time"]
 
 
 _BLOCK_BYTES = 256 * 2**20
 # Pair-times per call of the null-space path: ~1-4 MB per (N, k, 3, C) intermediate stays in
 # cache (on the 2-core benchmark machine 24-48 were equally fast, 12 and 64+ 15-50% slower).
-_NULL_CHUNK = 32
-# Largest block of the null-space path (pair-times; a multiple of _NULL_CHUNK).
+NULL_CHUNK = 32
+# Largest block of the null-space path (pair-times; a multiple of NULL_CHUNK).
 _NULL_BLOCK = 256
 # On a GPU the kernels are launch-bound at CPU block sizes (~300 small launches per call): one
 # call per block of this many bytes of intermediates, the null-space path in one chunk per block.
@@ -148,7 +148,7 @@ def _block_decisions(x, k, tol):
     if _use_null_space(k, c):
         # on a CPU small chunks keep the per-fold working set in cache (measured ~1.5x faster
         # than 300); on a GPU the whole block is one call
-        chunk = _NULL_CHUNK if x.device.type == "cpu" else max(1, x.shape[0])
+        chunk = NULL_CHUNK if x.device.type == "cpu" else max(1, x.shape[0])
         parts = [_null_space(x[s:s + chunk], k, tol) for s in range(0, x.shape[0], chunk)]
         dec, ok = torch.cat([d for d, _ in parts]), torch.cat([o for _, o in parts])
     elif regime == "rank_deficient":
@@ -208,8 +208,8 @@ def bytes_per_pair_time(k: int, c: int, device="cpu") -> int:
         if torch.device(device).type != "cpu":  # one chunk per block
             m0, q = 2 * k - 2, c - 2 * k + 4    # (N, k, C) work and (N, 2k, C) scratch, Grams, (N, k, q, q)
             return 8 * (24 * k * c + 4 * m0 * m0 + (q - 2) ** 2 * c + 2 * k * q * q)
-        # the work runs in _NULL_CHUNK pieces; blocks of <= 16 chunks keep the gathered trials in cache
-        return max(common, _BLOCK_BYTES // (16 * _NULL_CHUNK))
+        # the work runs in NULL_CHUNK pieces; blocks of <= 16 chunks keep the gathered trials in cache
+        return max(common, _BLOCK_BYTES // (16 * NULL_CHUNK))
     if lda_regime(k, c) == "rank_deficient":  # per-fold contrasts (k, m, C) twice, Grams and factors (k, m, m) x 3
         m = 2 * k - 4
         return common + 8 * k * m * (2 * c + 3 * m + 8)
@@ -225,7 +225,7 @@ def block_pair_times(k: int, c: int, device="cpu") -> int:
     if _use_null_space(k, c):
         # blocks of whole chunks: chunk boundaries (and so every rounding) do not depend on the
         # block size; several blocks let the threads share the work
-        step = max(_NULL_CHUNK, min(step, _NULL_BLOCK) // _NULL_CHUNK * _NULL_CHUNK)
+        step = max(NULL_CHUNK, min(step, _NULL_BLOCK) // NULL_CHUNK * NULL_CHUNK)
     return step
 
 

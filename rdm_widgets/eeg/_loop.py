@@ -21,23 +21,23 @@ from ._noise import noise_whiteners
 from ._options import EEGOptions
 from ._result import TimeResolvedRDM
 
-__all__ = ["RunPlan"]
+__all__ = ["RunPlan", "time_blocks", "TIME_BLOCK_PAIR_TIMES"]
 
-# pair-time points per time block (see _time_blocks)
-_BLOCK_PAIR_TIMES = 16_384
+# pair-time points per time block (see time_blocks)
+TIME_BLOCK_PAIR_TIMES = 16_384
 
 
-def _time_blocks(n_times: int, n_pairs: int) -> list:
+def time_blocks(n_times: int, n_pairs: int) -> list:
     """Contiguous blocks of time points in which the kernels are run, fixed by the data alone.
 
     The local run loops over these blocks and a cluster runs one task per block (and
     permutation), so both make exactly the same kernel calls: batched LAPACK/BLAS
     routines (MKL) round an item differently depending on its position in the batch
     (memory alignment), so only identical calls give bit-identical results. Blocks hold
-    about ``_BLOCK_PAIR_TIMES`` pair-times and at least 2 time points (torch runs a
+    about ``TIME_BLOCK_PAIR_TIMES`` pair-times and at least 2 time points (torch runs a
     batch of one through a different routine).
     """
-    size = max(2, -(-_BLOCK_PAIR_TIMES // max(n_pairs, 1)))
+    size = max(2, -(-TIME_BLOCK_PAIR_TIMES // max(n_pairs, 1)))
     n_blocks = max(1, min(-(-n_times // size), n_times // 2))
     return [slice(int(b[0]), int(b[-1]) + 1) for b in np.array_split(np.arange(n_times), n_blocks)]
 
@@ -64,29 +64,9 @@ class RunPlan:
     valid: Optional[np.ndarray] = None   # (n_cond, k) bool, or None when every row is full
 
     @property
-    def device(self) -> torch.device:
-        return self.opts.device
-
-    @property
-    def cv(self):
-        return self.opts.cv
-
-    @property
-    def pseudo_trials(self) -> Optional[int]:
-        return self.opts.pseudo_trials
-
-    @property
-    def n_permutations(self) -> int:
-        return self.opts.n_permutations
-
-    @property
-    def noise_normalization(self) -> Optional[str]:
-        return self.opts.noise_normalization
-
-    @property
     def total(self) -> int:
         """Progress units: fits (or distance evaluations) over permutations, folds, pairs, times."""
-        return self.n_permutations * self.n_folds * len(self.pairs) * self.x.shape[-1]
+        return self.opts.n_permutations * self.n_folds * len(self.pairs) * self.x.shape[-1]
 
 
 def _permutation_inputs(plan: RunPlan):
@@ -98,11 +78,11 @@ def _permutation_inputs(plan: RunPlan):
     other from one ``default_rng(seed)``, and whiteners come from all time points: both are
     made here, once, however the kernels' work is split afterwards.
     """
-    x, dev, n_folds, n_pt = plan.x, plan.device, plan.n_folds, plan.pseudo_trials
+    x, dev, n_folds, n_pt = plan.x, plan.opts.device, plan.n_folds, plan.opts.pseudo_trials
     n_cond, k = x.shape[:2]
     rng = np.random.default_rng(plan.seed) if plan.seed is not None else None
     x_t = torch.from_numpy(x).to(dev)
-    for _ in range(plan.n_permutations):
+    for _ in range(plan.opts.n_permutations):
         if n_pt is not None:
             bins = assign_bins(n_cond, k, n_pt, groups=plan.groups, rng=rng, what="pseudo-trial", valid=plan.valid)
             units = torch.from_numpy(average_bins(x, bins, n_pt)).to(dev)
@@ -110,18 +90,18 @@ def _permutation_inputs(plan: RunPlan):
             fold_of_trial = fold_of_unit[0][bins]
         else:
             units = x_t
-            if plan.cv == "loo":
+            if plan.opts.cv == "loo":
                 fold_of_unit = np.broadcast_to(np.arange(k), (n_cond, k))
             else:
-                fold_of_unit = assign_bins(n_cond, k, plan.cv, groups=plan.groups)
+                fold_of_unit = assign_bins(n_cond, k, plan.opts.cv, groups=plan.groups)
             fold_of_trial = fold_of_unit
         whiteners = None
-        if plan.noise_normalization is not None:
+        if plan.opts.noise_normalization is not None:
             f_idx = torch.arange(n_folds, device=dev)[:, None, None]
             train_mask = torch.from_numpy(np.ascontiguousarray(fold_of_trial)).to(dev)[None] != f_idx
             if plan.valid is not None:                         # padding is never a training trial
                 train_mask &= torch.from_numpy(plan.valid).to(dev)[None]
-            whiteners = noise_whiteners(x_t, train_mask, plan.noise_normalization)
+            whiteners = noise_whiteners(x_t, train_mask, plan.opts.noise_normalization)
         yield units, torch.from_numpy(np.ascontiguousarray(fold_of_unit)).to(dev), whiteners
 
 
@@ -134,7 +114,7 @@ def _accumulate(inputs, blocks: list, n_folds: int, pairs: torch.Tensor, run: Ca
     inputs : iterable of (units, fold_of_unit, whiteners)
         As yielded by :func:`_permutation_inputs` (a cluster task: one time block of them).
     blocks : list of slice
-        Time blocks (:func:`_time_blocks`; a cluster task: the one block it holds).
+        Time blocks (:func:`time_blocks`; a cluster task: the one block it holds).
     n_folds : int
     pairs : Tensor, shape (n_pairs, 2)
     run : callable
@@ -152,7 +132,7 @@ def _accumulate(inputs, blocks: list, n_folds: int, pairs: torch.Tensor, run: Ca
     for units, fold_t, whiteners in inputs:
         for b in blocks:
             # fresh contiguous copies: a block's kernel call sees the same shapes and memory
-            # layout wherever it runs (see _time_blocks)
+            # layout wherever it runs (see time_blocks)
             u = units[..., b].clone(memory_format=torch.contiguous_format)
             w = whiteners
             if w is not None:   # (n_folds, T or 1 for 'epoch', C, C)
@@ -167,7 +147,7 @@ def _accumulate(inputs, blocks: list, n_folds: int, pairs: torch.Tensor, run: Ca
 def _to_result(plan: RunPlan, acc: torch.Tensor) -> TimeResolvedRDM:
     """Average over permutations and fill the symmetric (n_cond, n_cond, T) RDM."""
     # on the CPU: CUDA divides by a Python scalar as a multiplication by its reciprocal
-    pc, acc = plan.pairs.cpu(), acc.cpu() / plan.n_permutations
+    pc, acc = plan.pairs.cpu(), acc.cpu() / plan.opts.n_permutations
     n_cond, T = len(plan.conditions), plan.x.shape[-1]
     data = torch.zeros(n_cond, n_cond, T, dtype=torch.float64)
     data[pc[:, 0], pc[:, 1]] = acc

@@ -28,16 +28,16 @@ from ._lda_base import run_threaded
 from ._linalg import class_stats, lsqr_from_class_stats
 from ._noise import whiten
 
-__all__ = ["Method", "METHODS", "SCORES", "kernel_for"]
+__all__ = ["PER_FOLD_BLOCK_ELEMS", "Method", "METHODS", "SCORES", "kernel_for"]
 
 #: how a classifier's held-out decisions become a score (LDA methods)
 SCORES = ("accuracy", "decision")
 # elements per gathered block (float64): bounds memory of one batched LDA call
-_BLOCK_ELEMS = 4_000_000
+PER_FOLD_BLOCK_ELEMS = 4_000_000
 
 
 def _pair_blocks(n_pairs: int, per_pair: int):
-    step = max(1, _BLOCK_ELEMS // max(per_pair, 1))
+    step = max(1, PER_FOLD_BLOCK_ELEMS // max(per_pair, 1))
     for s in range(0, n_pairs, step):
         yield slice(s, min(s + step, n_pairs))
 

@@ -24,6 +24,9 @@ import torch
 
 from .._cost import CostEstimate, calibrate, contention
 from ..eeg import EEGPlan, eeg_rdm, plan_eeg_rdm, plan_eeg_sizes
+from ..eeg._lda import NULL_CHUNK
+from ..eeg._loop import time_blocks
+from ..eeg._methods import PER_FOLD_BLOCK_ELEMS
 
 __all__ = ["estimate_eeg", "estimate_eeg_rdm"]
 
@@ -103,11 +106,9 @@ def _calibrated(plan: EEGPlan) -> tuple:
         return _EEG_CAL[key]
 
 
-# The peak-memory model mirrors what eeg_rdm allocates (see _peak_bytes); these constants copy
-# the kernels' own block sizes (private to rdm_widgets.eeg, so restated here):
-_TIME_BLOCK_PAIR_TIMES = 16_384   # eeg._loop: pair-times per time block (each block's units are cloned)
-_PER_FOLD_BLOCK_ELEMS = 4_000_000  # eeg._methods: gathered elements per batched per-fold LDA call
-_NULL_CHUNK = 32                   # eeg._lda: pair-times per piece of the null-space path
+# The peak-memory model mirrors what eeg_rdm allocates (see _peak_bytes), with the kernels' own
+# block sizes: NULL_CHUNK (pair-times per piece of the null-space path), PER_FOLD_BLOCK_ELEMS
+# (gathered elements per batched per-fold LDA call) and time_blocks (each block's units are cloned).
 # Measured share of the plan's block budget (block_pair_times x bytes_per_pair_time, which
 # sizes the blocks) that an exact-LDA block really holds at its peak (benchmarks/bench_estimate.py,
 # peak RSS): the full-rank channel path holds about 0.43 of it, the average-reference path 0.75-1.1
@@ -117,10 +118,8 @@ _LSQR_ARRAYS = 6       # lsqr per-fold LDA: 2 gathered covariances, pooled, its 
 
 
 def _time_block(n_pairs: int, n_times: int) -> int:
-    """Time points of the largest block ``eeg_rdm`` runs its kernel on (``eeg._loop._time_blocks``)."""
-    size = max(2, -(-_TIME_BLOCK_PAIR_TIMES // max(n_pairs, 1)))
-    n_blocks = max(1, min(-(-n_times // size), n_times // 2))
-    return -(-n_times // n_blocks)
+    """Time points of the largest block ``eeg_rdm`` runs its kernel on."""
+    return max(b.stop - b.start for b in time_blocks(n_times, n_pairs))
 
 
 def _peak_bytes(plan: EEGPlan, input_copied: bool = True) -> int:
@@ -157,13 +156,13 @@ def _peak_bytes(plan: EEGPlan, input_copied: bool = True) -> int:
         in_flight = min(threads, -(-total // step))
         size = min(total, step)
         if plan.regime == "rank_deficient" and n_ch - (2 * units - 2) <= 2 * units - 4:   # null-space path
-            block = size * 2 * units * n_ch * b + _NULL_CHUNK * 3 * (8 * units * n_ch * 12)
+            block = size * 2 * units * n_ch * b + NULL_CHUNK * 3 * (8 * units * n_ch * 12)
         else:
             block = _LDA_BLOCK_SHARE.get(plan.regime, 1.0) * size * plan.bytes_per_pair_time
         kernel = pairs * tb * units * 2 * b + in_flight * block
     else:
         per_pair = tb * 2 * units * n_ch
-        blk = min(pairs, max(1, _PER_FOLD_BLOCK_ELEMS // per_pair))
+        blk = min(pairs, max(1, PER_FOLD_BLOCK_ELEMS // per_pair))
         stacks = (2 if noise else 1) * n_cond * units * n_ch * tb * b
         if opts.method != "lda":                                  # the lsqr solver
             work = 2 * n_cond * tb * n_ch ** 2 * b + _LSQR_ARRAYS * blk * tb * n_ch ** 2 * b
@@ -214,18 +213,10 @@ def estimate_eeg(n_conditions, k, n_channels, n_times, *, method="lda", cv="loo"
 
     Parameters
     ----------
-    n_conditions : int
-        Number of conditions (>= 2).
-    k : int
-        Trials used per condition (the smallest condition's count).
-    n_channels, n_times : int
-        C and the number of samples per epoch (before ``window`` / ``decim``).
-    method, cv, pseudo_trials, n_permutations, noise_normalization, decim, window, device
-        As in :func:`rdm_widgets.eeg_rdm`.
-    average_reference : bool
-        The data are average-referenced (channels sum to 0), which selects a faster LDA path.
-    n_trials : int or None
-        Trials in the input (default ``n_conditions * k``); only memory depends on it.
+    n_conditions, k, n_channels, n_times, method, cv, pseudo_trials, n_permutations,
+    noise_normalization, decim, window, average_reference, n_trials, device
+        As in :func:`rdm_widgets.eeg.plan_eeg_sizes`, which plans the run from them (only memory
+        depends on ``n_trials``; ``average_reference`` selects a faster LDA path).
 
     Returns
     -------

@@ -11,7 +11,8 @@ fresh subprocess so that its peak RSS is its own:
 - ``eeg_rdm`` on synthetic epochs: exact LDA in its three regimes (rank-deficient, full-rank,
   average-referenced) with few and many time points, ``lda_shrinkage`` with pseudo-trials and
   4 folds, crossnobis with pseudo-trials and permutations, cv_euclidean with pseudo-trials and
-  many time points.
+  many time points; temporal generalisation (``generalization=True``: train x test times) with
+  exact LDA, lda_shrinkage with pseudo-trials and crossnobis.
 
 All jobs run side by side in one run (one subprocess each, one after the other); the table
 records predicted and measured wall time, CPU time and peak RAM of each.
@@ -52,6 +53,17 @@ def jobs(quick: bool) -> list[dict]:
              fresh=True),
         dict(name="create_rdms small", kind="rdm", n=500 // s, dims=[4096, 9216]),
         dict(name="create_rdms large", kind="rdm", n=2000 // s, dims=[16384, 4096, 1000]),
+        # DNN options (issue 17): time-resolved RDMs (per-stimulus [1, clips, (T,) D]) and reduction
+        dict(name="dnn option multi_timepoint clip", kind="rdm", n=400 // s, dims=[2048, 512],
+             shapes=[(1, 8, 2048), (1, 8, 512)], options=dict(multi_timepoint_rdms="clip")),
+        dict(name="dnn option multi_timepoint all_timepoints", kind="rdm", n=300 // s, dims=[1024],
+             shapes=[(1, 2, 16, 1024)], options=dict(multi_timepoint_rdms="all_timepoints")),
+        dict(name="dnn option pca", kind="rdm", n=800 // s, dims=[32768, 4096],
+             options=dict(dim_reduction="pca")),
+        dict(name="dnn option srp", kind="rdm", n=800 // s, dims=[32768, 4096],
+             options=dict(dim_reduction="srp")),
+        dict(name="dnn option tiled srp", kind="tiled", n=3000 // s, d=16384, tile=1024,
+             options=dict(dim_reduction="srp")),
         # out-of-core RDMs (`rdm-widgets tiled-rdm`): per-tile overhead vs compute
         dict(name="tiled_rdm tile_size=8", kind="tiled", n=800 // s, d=64, tile=8),
         dict(name="tiled_rdm tile_size=64", kind="tiled", n=3000 // s, d=256, tile=64),
@@ -72,14 +84,23 @@ def jobs(quick: bool) -> list[dict]:
              options=dict(method="crossnobis", pseudo_trials=5, n_permutations=4, random_state=0)),
         dict(name="eeg cv_euclidean, pseudo-trials, many times", kind="eeg", n_cond=40, k=20, C=64, T=500 // s,
              options=dict(method="cv_euclidean", pseudo_trials=5, random_state=0)),
+        # temporal generalisation (train x test times): exact LOO LDA, per-fold lsqr, a distance
+        dict(name="eeg lda generalization", kind="eeg", n_cond=8, k=20, C=64, T=60 // s,
+             options=dict(method="lda", generalization=True)),
+        dict(name="eeg lda_shrinkage generalization, pseudo-trials", kind="eeg", n_cond=12, k=40, C=32,
+             T=60 // s, options=dict(method="lda_shrinkage", pseudo_trials=8, cv=4, generalization=True)),
+        dict(name="eeg crossnobis generalization, pseudo-trials", kind="eeg", n_cond=20, k=20, C=32, T=120 // s,
+             options=dict(method="crossnobis", pseudo_trials=5, random_state=0, generalization=True)),
     ]
 
 
 def describe(job: dict) -> str:
+    extra = "".join(f", {k}={v}" for k, v in job.get("options", {}).items()) if job["kind"] != "eeg" else ""
     if job["kind"] == "rdm":
-        return f"N={job['n']}, D={job['dims']}, per-stimulus npz, correlation"
+        shapes = f", per stimulus {job['shapes']}" if job.get("shapes") else ""
+        return f"N={job['n']}, D={job['dims']}{shapes}, per-stimulus npz, correlation{extra}"
     if job["kind"] == "tiled":
-        return f"N={job['n']}, D={job['d']}, tile {job['tile']}, correlation, array in memory"
+        return f"N={job['n']}, D={job['d']}, tile {job['tile']}, correlation, array in memory{extra}"
     opts = ", ".join(f"{k}={v}" for k, v in job["options"].items() if k != "random_state")
     return (f"{job['n_cond']} cond x {job['k']} trials x {job['C']} ch x {job['T']} times"
             + (", avg-ref" if job.get("avg_ref") else "") + (f", {opts}" if opts else ""))
@@ -102,9 +123,10 @@ def make_tiled(job: dict):
 def write_features(job: dict, folder: Path) -> None:
     rng = np.random.default_rng(0)
     folder.mkdir(parents=True)
+    shapes = job.get("shapes") or [(1, d) for d in job["dims"]]       # per-stimulus shape of each layer
     for i in range(job["n"]):
         np.savez(folder / f"stim_{i:05d}.npz",
-                 **{f"layer_{j}": rng.standard_normal((1, d)).astype(np.float32) for j, d in enumerate(job["dims"])})
+                 **{f"layer_{j}": rng.standard_normal(sh).astype(np.float32) for j, sh in enumerate(shapes)})
 
 
 def _status(field: str) -> int:
@@ -137,34 +159,42 @@ def child(job: dict) -> None:
     elif job["kind"] == "tiled":
         x = make_tiled(job)
         rdm_widgets.tiled_rdm(x[:16, :8], Path(job["out"]) / "warm", tile_size=8)
-        run = lambda: rdm_widgets.tiled_rdm(x, Path(job["out"]) / "store", tile_size=job["tile"])  # noqa: E731
+        run = lambda: rdm_widgets.tiled_rdm(x, Path(job["out"]) / "store", tile_size=job["tile"],  # noqa: E731
+                                            **job.get("options", {}))
     else:
         if not job.get("fresh"):
             rdm_widgets.RDMCreator().compute_rdms({f"l{j}": np.ones((8, 16)) * np.arange(8)[:, None] ** j
                                                    for j in (1, 2)})
-        run = lambda: rdm_widgets.RDMCreator().create_rdms(job["folder"], job["out"])  # noqa: E731
+        if job.get("options"):           # the options' code path too (tiny features of the same layout)
+            tiny = np.random.default_rng(1).standard_normal((8,) + tuple(job.get("shapes", [(1, 64)])[0][:-1]) + (64,))
+            rdm_widgets.RDMCreator().compute_rdms({"l": tiny.astype(np.float32)}, **job["options"])
+        run = lambda: rdm_widgets.RDMCreator().create_rdms(job["folder"], job["out"],  # noqa: E731
+                                                          **job.get("options", {}))
     _reset_peak()        # the peak of the imports and the warm-up is not the job's
     before = _status("VmRSS")
+    load0 = os.getloadavg()[0]
     t0, c0 = time.perf_counter(), time.process_time()
     run()
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     peak = _status("VmHWM") - before
-    print(json.dumps({"wall": wall, "cpu": cpu, "peak": max(peak, 0)}))
+    print(json.dumps({"wall": wall, "cpu": cpu, "peak": max(peak, 0), "load": [load0, os.getloadavg()[0]]}))
 
 
 def estimate(job: dict) -> tuple:
-    """(CostEstimate, seconds it took, its calibrations included) of one job, in this process."""
+    """(CostEstimate, seconds it took, its calibrations included, 1-minute load average when it
+    started) of one job, in this process."""
     from rdm_widgets.estimate import estimate_eeg_rdm, estimate_features, estimate_tiled
 
     data = make_eeg(job) if job["kind"] == "eeg" else None
+    load = os.getloadavg()[0]
     t0 = time.perf_counter()
     if job["kind"] == "tiled":
-        est = estimate_tiled(job["n"], job["d"], tile_size=job["tile"])
+        est = estimate_tiled(job["n"], job["d"], tile_size=job["tile"], **job.get("options", {}))
     elif job["kind"] == "rdm":
-        est = estimate_features(job["folder"])
+        est = estimate_features(job["folder"], **job.get("options", {}))
     else:
         est = estimate_eeg_rdm(*data, **job["options"])
-    return est, time.perf_counter() - t0
+    return est, time.perf_counter() - t0, load
 
 
 def cpu_ratio(est, got: dict) -> float:
@@ -212,16 +242,17 @@ def main() -> None:
             out = subprocess.run([sys.executable, __file__, "--threads", str(args.threads),
                                   "--estimate", json.dumps(job)], check=True,
                                  capture_output=True, text=True, cwd=HERE.parent)
-            est, t_est = pickle.loads(bytes.fromhex(out.stdout.strip().splitlines()[-1]))
+            est, t_est, load_est = pickle.loads(bytes.fromhex(out.stdout.strip().splitlines()[-1]))
             out = subprocess.run([sys.executable, __file__, "--threads", str(args.threads),
                                   "--child", json.dumps(job)], check=True,
                                  capture_output=True, text=True, cwd=HERE.parent)
             got = json.loads(out.stdout.strip().splitlines()[-1])
-            rows.append((job, est, t_est, got))
+            rows.append((job, est, (t_est, load_est), got))
             print(f"{job['name']}: predicted {est.seconds:.2f} s, measured {got['wall']:.2f} s "
                   f"(CPU {got['cpu']:.2f} s), ratio {got['wall'] / est.seconds:.2f}, CPU ratio "
                   f"{cpu_ratio(est, got):.2f}; peak RAM predicted "
-                  f"{format_bytes(est.peak_bytes)}, measured {format_bytes(got['peak'])}", flush=True)
+                  f"{format_bytes(est.peak_bytes)}, measured {format_bytes(got['peak'])}; load {load_est:.1f} at the "
+                  f"estimate, {got['load'][0]:.1f}-{got['load'][1]:.1f} in the run", flush=True)
     load_end = os.getloadavg()[0]
     walls = [got["wall"] / est.seconds for _, est, _, got in rows]
     cpus = [cpu_ratio(est, got) for _, est, _, got in rows]
@@ -242,7 +273,9 @@ def main() -> None:
         "`/proc/self/clear_refs`, minus its RSS before). Ratio = measured / predicted; the target "
         "is 0.5-2. 'Load factor' is `contention()` when the estimate was made (the predicted "
         "seconds include it); CPU ratio = measured CPU seconds / (predicted / load factor), the "
-        "model's accuracy apart from the other jobs on the machine.",
+        "model's accuracy apart from the other jobs on the machine. 'Load avg' is the 1-minute load "
+        "average when the estimate started / when the job started-ended: a wall ratio far from 1 "
+        "where these differ is the machine's load changing, not the model (see the CPU ratio).",
         "",
         f"**Wall ratio {min(walls):.2f}-{max(walls):.2f}** over {len(rows)} jobs (CPU ratio "
         f"{min(cpus):.2f}-{max(cpus):.2f}; peak RAM ratio {min(rams):.2f}-{max(rams):.2f}). Before the "
@@ -251,14 +284,16 @@ def main() -> None:
         "cv_euclidean 13 and crossnobis 5.6 (flop counts at small-product rates), exact LDA "
         "0.36-0.48 (tiny 2-condition calibration), the first create_rdms 2.9.",
         "",
-        "| job | sizes | estimate took (s) | load factor | predicted (s) | measured wall (s) | **wall ratio** | "
+        "| job | sizes | estimate took (s) | load avg est / run | load factor | predicted (s) | "
+        "measured wall (s) | **wall ratio** | "
         "measured CPU (s) | CPU ratio | predicted peak RAM | measured peak RAM | RAM ratio |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for job, est, t_est, got in rows:
+    for job, est, (t_est, load_est), got in rows:
         regime = f" ({est.regime})" if est.regime else ""
         lines.append(
-            f"| {job['name']}{regime} | {describe(job)} | {t_est:.2f} | {est.work.get('contention', 1.0):.2f} | "
+            f"| {job['name']}{regime} | {describe(job)} | {t_est:.2f} | {load_est:.1f} / "
+            f"{got['load'][0]:.1f}-{got['load'][1]:.1f} | {est.work.get('contention', 1.0):.2f} | "
             f"{est.seconds:.2f} | {got['wall']:.2f} | **{got['wall'] / est.seconds:.2f}** | {got['cpu']:.2f} | "
             f"{cpu_ratio(est, got):.2f} | {format_bytes(est.peak_bytes)} | "
             f"{format_bytes(got['peak'])} | {got['peak'] / max(est.peak_bytes, 1):.2f} |")

@@ -5,11 +5,17 @@ writes a markdown fragment to ``benchmarks/results/<name>.md``; this script runs
 in turn (``--quick`` for smaller sizes, ``--only NAME`` to rerun one) and concatenates
 the fragments, so BENCHMARKS.md always shows the latest ratios.
 
-Usage: ``python benchmarks/run_all.py [--quick] [--only distances|create_rdms|eeg|tiled] [--assemble-only]``
+A benchmark that prints its table instead of writing a fragment (``bench_eeg_generalization``),
+or whose fragment has no "## " heading (``bench_video``: its section wraps the output by hand),
+keeps the section of the current BENCHMARKS.md whose heading names its script, so assembling
+never drops a hand-written section.
+
+Usage: ``python benchmarks/run_all.py [--quick] [--only NAME ...] [--assemble-only]``
 """
 from __future__ import annotations
 
 import argparse
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -22,7 +28,20 @@ BENCHES = {
     "eeg": "bench_eeg.py",
     "tiled": "bench_tiled.py",
     "estimate": "bench_estimate.py",
+    "eeg_generalization": "bench_eeg_generalization.py",
+    "video": "bench_video.py",
+    "time_rdms": "bench_time_rdms.py",
+    "cluster": "bench_cluster.py",
+    "bootstrap": "bench_bootstrap.py",
 }
+#: what ``--quick`` passes to the benchmarks that have no ``--quick`` option of their own
+QUICK_ARGS = {
+    "eeg_generalization": ["--conditions", "3", "--sk-fits", "50"],
+    "video": ["--n", "100"],
+    "time_rdms": ["--n", "100", "--repeat", "1"],
+}
+# one-off comparisons whose section of BENCHMARKS.md is kept as it is, first (not rerun here)
+KEPT_FIRST = ("compare_commits.py",)
 # written by benchmarks/gpu_check.sh on a GPU machine (copied from its $OUT), not by run_all
 GPU_FRAGMENTS = ("eeg_cuda", "distances_cuda")
 GPU_HEADER = """## GPU (NVIDIA H200)
@@ -68,6 +87,17 @@ on the GPU the same code runs as one call per block of ~4,000 pair-times.
 """
 
 
+def _kept_sections(text: str) -> dict:
+    """``{script: section}`` of the current BENCHMARKS.md: each "## " section whose heading names
+    a script (benchmarks that print their table instead of writing a fragment, one-off comparisons)."""
+    out = {}
+    for section in re.split(r"(?m)^(?=## )", text):
+        found = re.match(r"## .*?`(\w+\.py)", section)
+        if found:
+            out.setdefault(found.group(1), section.strip() + "\n\n")
+    return out
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="smaller sizes")
@@ -76,12 +106,22 @@ def main() -> int:
     args = ap.parse_args()
     if not args.assemble_only:
         for name in args.only or BENCHES:
-            cmd = [sys.executable, str(HERE / BENCHES[name])] + (["--quick"] if args.quick else [])
+            quick = QUICK_ARGS.get(name, ["--quick"]) if args.quick else []
+            cmd = [sys.executable, str(HERE / BENCHES[name])] + quick
             print("$", " ".join(cmd), flush=True)
             subprocess.run(cmd, check=True, cwd=ROOT)
     parts = [HEADER]
     results = HERE / "results"
-    parts += [(results / f"{n}.md").read_text().strip() + "\n\n" for n in BENCHES if (results / f"{n}.md").exists()]
+    old = ROOT / "BENCHMARKS.md"
+    kept = _kept_sections(old.read_text()) if old.exists() else {}
+    parts += [kept[script] for script in KEPT_FIRST if script in kept]
+    for name, script in BENCHES.items():
+        fragment = results / f"{name}.md"
+        text = fragment.read_text().strip() + "\n\n" if fragment.exists() else ""
+        # a fragment without its "## " heading is raw output that the section wraps by hand
+        if script in kept and not text.startswith("## "):
+            text = kept[script]
+        parts.append(text)
     gpu = [(results / f"{n}.md").read_text().strip() for n in GPU_FRAGMENTS if (results / f"{n}.md").exists()]
     if gpu:   # one section: the fragments' own headings become subsections
         parts += [GPU_HEADER] + [g.replace("## ", "### ", 1) + "\n\n" for g in gpu]

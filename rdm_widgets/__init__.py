@@ -14,18 +14,25 @@ eeg_rdm
     Time-resolved EEG/MEG RDMs by pairwise decoding (exact vs scikit-learn's LDA).
 compare_rdms, noise_ceiling, rsa_timecourse
     Representational similarity analysis.
+cluster_test, group_timecourse, bootstrap_models
+    Group statistics: cluster permutation tests (MNE's definitions), bootstrap inference
+    over stimuli and subjects (rsatoolbox's definitions).
 """
 from ._progress import Cancelled, LineProgress
 from .batch import create_rdms_many
+from .bootstrap import BootstrapResult, PairwiseComparison, bootstrap_compare, bootstrap_models
+from .cluster import ClusterTest, GroupTimecourse, cluster_test, group_timecourse, paired_cluster_test, rsa_group_test
 from .creator import RDMCreator
 from .distances import available_distances, pairwise_distances, register_distance
-from .eeg import Epochs, TimeResolvedRDM, UnbalancedTrialsWarning, eeg_rdm, eeg_rdms, read_epochs
+from .eeg import (Epochs, GeneralizationRDM, TimeResolvedRDM, UnbalancedTrialsWarning, eeg_rdm, eeg_rdms,
+                  read_epochs)
+from .embedding import Embedding, mds
 from .estimate import (CostEstimate, estimate_eeg, estimate_eeg_rdm, estimate_features, estimate_rdms,
                        estimate_tiled)
 from .features import FeatureSource, open_features
 from .rdm import LayerRDM, load_rdm_stack, load_rdms
 from .model_rsa import RSATable, model_brain_table, rsa_timecourse_test
-from .rdm_files import RDMSet, read_rdm_file
+from .rdm_files import RDMSet, load_time_resolved_rdms, read_rdm_file
 from .rsa import NoiseCeiling, RSAResult, compare_rdms, leave_one_subject_out, noise_ceiling, rsa_timecourse
 from .tiled import OnDiskRDM, tiled_rdm
 from ._version import __version__
@@ -68,5 +75,19 @@ __all__ = [
     "estimate_tiled",
     "tiled_rdm",
     "OnDiskRDM",
+    "GeneralizationRDM",
+    "load_time_resolved_rdms",
+    "cluster_test",
+    "paired_cluster_test",
+    "group_timecourse",
+    "rsa_group_test",
+    "ClusterTest",
+    "GroupTimecourse",
+    "bootstrap_models",
+    "bootstrap_compare",
+    "BootstrapResult",
+    "PairwiseComparison",
+    "mds",
+    "Embedding",
     "__version__",
 ]

@@ -68,12 +68,27 @@ def _tau_a_from_tau_b(x: np.ndarray, y: np.ndarray) -> float:
 
 
 def kendall_tau_a(x, y) -> float:
-    """Kendall's tau-a of two vectors (ties count as neither concordant nor discordant)."""
+    """Kendall's tau-a of two vectors (ties count as neither concordant nor discordant).
+
+    Parameters
+    ----------
+    x, y : array-like, shape (n,)
+
+    Returns
+    -------
+    float
+        ``(concordant - discordant) / (n (n - 1) / 2)``. NaN when ``n < 2`` or when either
+        vector is constant, at every length: a correlation with a constant RDM is undefined
+        throughout this package (Pearson and Spearman give NaN, :func:`rdm_widgets.rsa.compare_rdms`
+        refuses it, :func:`rdm_widgets.rsa.rsa_timecourse` gives NaN at such time points). The
+        peers differ here: rsatoolbox's tau-a gives 0 (its formula has no denominator that
+        vanishes), mne-rsa NaN (scipy's tau-b). Before, this gave 0 up to 500 pairs and NaN above.
+    """
     x = np.asarray(x, dtype=np.float64).ravel()
     y = np.asarray(y, dtype=np.float64).ravel()
     if x.shape != y.shape:
         raise ValueError(f"Vectors must have the same length; got {x.size} and {y.size}.")
-    if x.size < 2:
+    if x.size < 2 or np.ptp(x) == 0 or np.ptp(y) == 0:
         return float("nan")
     if x.size <= _KENDALL_DIRECT_MAX:
         return _tau_a_direct(x, y)

@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from ._covariance import ledoit_wolf_shrinkage
+from ._distance_accuracy import mm_t, refine_pairs_, row_norms
 from ._distance_scaling import common_scale, global_exponent, mul_pow2_, rescale_rows_, unscale_
 from ._validate import check_finite
 
@@ -207,8 +208,13 @@ def check_x(x):
 
 
 def symmetrize_(out: torch.Tensor, step: int = 1024) -> None:
-    """``out = (out + out.T) / 2`` in place, one band of rows at a time (no N x N temporary)."""
+    """``out = (out + out.T) / 2`` in place, one band of rows at a time (no N x N temporary).
+
+    A CPU tensor goes through numpy (the same float arithmetic, the same bits), whose transposing
+    copies are blocked for the cache: 25 ms against torch's 71 ms for N = 2,000."""
     n = out.shape[0]
+    if out.device.type == "cpu":
+        out = out.numpy()
     for s in range(0, n, step):
         e = min(s + step, n)
         mean = (out[s:e, s:] + out[s:, s:e].T) / 2
@@ -245,57 +251,40 @@ def _prepare_unit_rows(x):
     by a power of two (:func:`rdm_widgets._distance_scaling.rescale_rows_`), so that e.g. features scaled by 1e20 or 1e-25
     give the same RDM as unscaled ones (scipy's float64 result) instead of all 1 / only 0 and 2.
     """
-    norms = rescale_rows_(x, torch.linalg.vector_norm(x, dim=1, keepdim=True))
+    norms = rescale_rows_(x, row_norms(x, keepdim=True))
     return x.div_(norms.clamp_min_(torch.finfo(x.dtype).tiny))
 
 
+def _one_minus_dot(za, zb):
+    """``1 - za zb'`` clipped to [0, 2]. The GEMM accumulates into zeros and 1 is subtracted
+    after: an ``addmm`` into ones rounds each of its ~D/256 partial sums against 1, which cost
+    ~10 ulps of 1 on wide layers (1.4e-6 at D = 62,720, against 6e-8 this way), for no
+    measurable time (one pass over the (rows, N) block beside a GEMM over D)."""
+    g = mm_t(za, zb)
+    return torch.sub(torch.ones((), dtype=g.dtype, device=g.device), g, out=g).clamp_(0, 2)
+
+
 def _block_one_minus_dot(z, rows):
-    one = torch.ones((), dtype=z.dtype, device=z.device)
-    return torch.addmm(one, z[rows], z.T, alpha=-1).clamp_(0, 2)   # 1 - z_i . z_j in one GEMM
+    return _one_minus_dot(z[rows], z)
 
 
 def _prepare_sqnorms(x):
     """``(x, squared row norms, k)``: ``x`` (centred columns) multiplied in place by ``2**k``
     when its squares would overflow or underflow (:func:`rdm_widgets._distance_scaling.global_exponent`); the euclidean
     family scales linearly (``d(c x) = c d(x)``), so the blocks divide by ``2**k`` again, exactly."""
-    sq = torch.linalg.vector_norm(x, dim=1).square_()
+    sq = row_norms(x, squared=True)
     k = global_exponent(x, sq)
     if k:
         mul_pow2_(x, k)
-        sq = torch.linalg.vector_norm(x, dim=1).square_()
+        sq = row_norms(x, squared=True)
     return x, sq, k
-
-
-#: below this fraction of ``|x_i|^2 + |x_j|^2`` a Gram-trick squared distance has lost too many
-#: digits to cancellation (points close together but far from the centroid); such pairs are
-#: recomputed directly in float64
-_CANCEL_FRACTION = {torch.float32: 1e-2, torch.float64: 1e-7}
-
-
-def _refine_pairs_(d2, xa, xb, sqa, sqb, diag_offset=None):
-    """Recompute, as ``sum((a_i - b_j)**2)`` in float64, the entries of ``d2`` (rows of ``xa``
-    against rows of ``xb``) hit by cancellation. ``diag_offset``: row i of ``xa`` is row
-    ``i + diag_offset`` of ``xb`` (its self-distance stays as is)."""
-    frac = _CANCEL_FRACTION.get(xa.dtype, 1e-2)
-    close = d2 < frac * (sqa[:, None] + sqb[None, :])
-    if diag_offset is not None:
-        i = torch.arange(d2.shape[0], device=d2.device)
-        close[i, i + diag_offset] = False
-    pairs = close.nonzero()
-    step = max(1, _PREP_ELEMENTS // max(xa.shape[1], 1))
-    for s in range(0, pairs.shape[0], step):
-        i, j = pairs[s:s + step].unbind(1)
-        wide = xa.dtype if xa.device.type == "mps" else torch.float64
-        diff = xa[i].to(wide) - xb[j].to(wide)
-        d2[i, j] = diff.square_().sum(dim=1).to(d2.dtype)
-    return d2
 
 
 def _block_sqeuclidean_scaled(state, rows):
     x, sq, _ = state
-    g = torch.mm(x[rows], x.T)
+    g = mm_t(x[rows], x)
     d2 = g.mul_(-2).add_(sq[rows, None]).add_(sq[None, :]).clamp_min_(0)
-    return _refine_pairs_(d2, x[rows], x, sq[rows], sq, diag_offset=rows.start)
+    return refine_pairs_(d2, x[rows], x, sq[rows], sq, diag_offset=rows.start)
 
 
 def _block_sqeuclidean(state, rows):
@@ -307,14 +296,13 @@ def _block_sqeuclidean(state, rows):
 # were prepared separately (out-of-core tiles). Only distances whose ``prepare`` is row-local
 # have one; mahalanobis needs the covariance of all rows.
 def _cross_one_minus_dot(za, zb):
-    one = torch.ones((), dtype=za.dtype, device=za.device)
-    return torch.addmm(one, za, zb.T, alpha=-1).clamp_(0, 2)
+    return _one_minus_dot(za, zb)
 
 
 def _cross_sqeuclidean_scaled(sa, sb):
     (xa, sqa, k), (xb, sqb, _) = common_scale(sa, sb)
-    d2 = torch.mm(xa, xb.T).mul_(-2).add_(sqa[:, None]).add_(sqb[None, :]).clamp_min_(0)
-    return _refine_pairs_(d2, xa, xb, sqa, sqb), k
+    d2 = mm_t(xa, xb).mul_(-2).add_(sqa[:, None]).add_(sqb[None, :]).clamp_min_(0)
+    return refine_pairs_(d2, xa, xb, sqa, sqb), k
 
 
 def _cross_sqeuclidean(sa, sb):
@@ -365,7 +353,7 @@ def _prepare_mahalanobis(x):
     # the distance is invariant to one common factor (the shrunk covariance scales with its
     # square), so features whose products would overflow or underflow x.dtype (the Gram matrix
     # below) are multiplied by a power of two first, and nothing is undone afterwards
-    k = global_exponent(x, torch.linalg.vector_norm(x, dim=1).square_())
+    k = global_exponent(x, row_norms(x, squared=True))
     if k:
         mul_pow2_(x, k)
     sq = torch.linalg.vector_norm(x, dim=1, dtype=torch.float64).square()

@@ -14,6 +14,8 @@ import warnings
 import numpy as np
 import torch
 
+from ._distance_accuracy import row_norms
+
 __all__ = ["safe_range", "pow2_exponents", "mul_pow2_", "rescale_rows_", "global_exponent", "unscale_",
            "common_scale"]
 
@@ -67,7 +69,7 @@ def rescale_rows_(x: torch.Tensor, norms: torch.Tensor) -> torch.Tensor:
         e = pow2_exponents(torch.linalg.vector_norm(rows, ord=float("inf"), dim=1))
         mul_pow2_(rows, -e)
         x[idx] = rows
-        norms[idx] = torch.linalg.vector_norm(rows, dim=1, keepdim=norms.dim() == 2).to(norms.dtype)
+        norms[idx] = row_norms(rows, keepdim=norms.dim() == 2).to(norms.dtype)
     return norms
 
 
@@ -117,5 +119,5 @@ def common_scale(sa, sb):
         if own == k:
             return state
         x = mul_pow2_(x.clone(), k - own)
-        return x, torch.linalg.vector_norm(x, dim=1).square_(), k
+        return x, row_norms(x, squared=True), k
     return to(sa), to(sb)

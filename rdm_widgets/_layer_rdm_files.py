@@ -191,7 +191,14 @@ def read_layer_rdm(path) -> tuple:
     if arr.ndim == 3:
         raise ValueError(
             f"{str(path)!r} holds a stack of {arr.shape[0]} RDMs, shape {arr.shape} "
-            "(e.g. one per subject). Load it with rdm_widgets.rdm.load_rdm_stack(path)."
+            "(e.g. one per subject or time point). Load it with rdm_widgets.rdm.load_rdm_stack(path), "
+            "or a model's time points with TimeResolvedRDM.from_file(path)."
+        )
+    if arr.ndim == 2 and arr.shape[0] != arr.shape[1] and n_from_condensed(arr.shape[1]):
+        raise ValueError(
+            f"{str(path)!r} holds {arr.shape[0]} condensed RDMs, shape {arr.shape}: one per model time "
+            "point (a Net2Brain multi-timepoint file). Load it with TimeResolvedRDM.from_file(path) or "
+            "rdm_widgets.rdm.load_time_resolved_rdms(folder)."
         )
     stimuli = layer = None
     meta: dict = {}

@@ -9,28 +9,21 @@ those resolved values, so a local and a cluster run write the same RDMs.
 from __future__ import annotations
 
 import math
-import os
-import sys
-import time
-import warnings
 from dataclasses import dataclass
-from typing import Iterator, Optional
+from typing import Any, Iterator, Optional
 
 import torch
 
 from ._options import DType, check_device, check_dtype
 from ._progress import ProgressReporter
 from ._validate import check_positive_int
-from ._version import __version__
-from .distances import (DegenerateRowsWarning, Distance, check_distance, degenerate_rows_warning,
-                        pairwise_distances)
-from .features import FeatureSource, check_pooling, open_features
+from ._rdm_loop import Forward, distances_named, layer_meta, warn_at_caller
+from .distances import Distance, check_distance
+from .features import FeatureSource, check_multi_timepoint, check_pooling, open_features
 from .rdm import LayerRDM
 
-__all__ = ["RDMOptions", "rdm_options", "LayerJob", "plan_job", "layer_rdms", "warn_at_caller"]
-
-_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
-
+__all__ = ["RDMOptions", "rdm_options", "check_reduction_options", "LayerJob", "plan_job", "layer_rdms",
+           "warn_at_caller"]
 
 @dataclass(frozen=True)
 class RDMOptions:
@@ -46,6 +39,11 @@ class RDMOptions:
     device : torch.device
     chunk_size : int or None
         Rows per distance block (None: each RDM in one block).
+    multi_timepoint : {'clip', 'all_timepoints'} or None
+        Net2Brain's ``multi_timepoint_rdms``: one RDM per clip / (clip, time point) of each
+        layer (a :class:`~rdm_widgets.eeg.TimeResolvedRDM` per layer), or None (a LayerRDM).
+    reduction : rdm_widgets.reduction.Reduction or None
+        The validated dimensionality reduction (``check_reduction``), fitted per layer.
     """
 
     distance: Distance
@@ -53,9 +51,28 @@ class RDMOptions:
     dtype: DType
     device: torch.device
     chunk_size: Optional[int]
+    multi_timepoint: Optional[str] = None
+    reduction: Any = None
 
 
-def rdm_options(distance, pooling, dtype, device, chunk_size) -> RDMOptions:
+def check_reduction_options(dim_reduction=None, n_components=None, n_samples_estim=100, srp_before_pca=False,
+                            max_dim_allowed=None, random_state=0):
+    """The validated :class:`rdm_widgets.reduction.Reduction` of the public parameters, or None.
+
+    Net2Brain's names; the other parameters only apply when ``dim_reduction`` is given (as in
+    Net2Brain), so that None needs no reduction module at all.
+    """
+    if dim_reduction is None:
+        return None
+    from .reduction import check_reduction     # only runs that reduce need it
+
+    return check_reduction(dim_reduction, n_components=n_components, n_samples_estim=n_samples_estim,
+                           srp_before_pca=srp_before_pca, max_dim_allowed=max_dim_allowed,
+                           random_state=random_state)
+
+
+def rdm_options(distance, pooling, dtype, device, chunk_size, *, multi_timepoint_rdms=None,
+                reduction=None) -> RDMOptions:
     """Validate the options of a run once (errors as the public functions document them).
 
     Parameters
@@ -65,13 +82,22 @@ def rdm_options(distance, pooling, dtype, device, chunk_size) -> RDMOptions:
     dtype : str, numpy / torch dtype or DType
     device : str or torch.device
     chunk_size : int or None
+    multi_timepoint_rdms : {'clip', 'all_timepoints'} or None
+    reduction : Reduction or None
+        From :func:`check_reduction_options`.
 
     Returns
     -------
     RDMOptions
     """
-    return RDMOptions(check_distance(distance), check_pooling(pooling), check_dtype(dtype),
-                      check_device(device), check_positive_int("chunk_size", chunk_size, allow_none=True))
+    mode = check_multi_timepoint(multi_timepoint_rdms)
+    pooling = check_pooling(pooling)
+    if mode is not None and pooling is not None:
+        raise ValueError(f"pooling={pooling!r} cannot be combined with multi_timepoint_rdms={mode!r}: the "
+                         "clip / time axis would be pooled away. Pass pooling=None.")
+    return RDMOptions(check_distance(distance), pooling, check_dtype(dtype),
+                      check_device(device), check_positive_int("chunk_size", chunk_size, allow_none=True),
+                      mode, reduction)
 
 
 @dataclass(frozen=True)
@@ -107,54 +133,30 @@ def plan_job(features, layers, options: RDMOptions) -> LayerJob:
     src = open_features(features)
     if src.n_stimuli < 2:
         raise ValueError(f"An RDM needs at least 2 stimuli; {src.source} holds {src.n_stimuli}.")
-    req = src.check_read(layers, options.pooling, options.dtype.numpy)
-    reads = src.count_reads(req.layers, req.pooling, req.dtype)
     blocks = 1 if options.chunk_size is None else math.ceil(src.n_stimuli / options.chunk_size)
+    if options.multi_timepoint is not None:
+        # every layer's clip / time axes are checked here, from the first file's header
+        layers, axes = src.time_axes(layers, options.multi_timepoint)
+        # with a reduction each layer is streamed in blocks of stimuli (progress: one per stimulus)
+        reads = (src.n_stimuli * len(layers) if options.reduction is not None
+                 else src.count_time_reads(layers, options.multi_timepoint, options.dtype.numpy))
+        return LayerJob(features, src, layers, reads + blocks * sum(a.n_times for a in axes.values()))
+    req = src.check_read(layers, options.pooling, options.dtype.numpy)
+    read = src
+    if options.reduction is not None:                  # reduced layers are read in blocks of stimuli
+        from .reduction import reduced_source
+
+        read = reduced_source(src, options.reduction, pooling=req.pooling, dtype=req.dtype, device=options.device)
+    reads = read.count_reads(req.layers, req.pooling, req.dtype)
     return LayerJob(features, src, req.layers, reads + blocks * len(req.layers))
 
 
-def warn_at_caller(message) -> None:
-    """``warnings.warn(message)`` attributed to the first frame outside this package.
-
-    A warning raised deep in a run (a layer's degenerate rows, a dask worker's warning)
-    then points at the user's call, however many package frames (generators, helpers)
-    lie between, as a fixed ``stacklevel`` could not.
-    """
-    frame, level = sys._getframe(1), 2          # stacklevel 1 is this function
-    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE_DIR):
-        frame, level = frame.f_back, level + 1
-    warnings.warn(message, stacklevel=level)
-
-
-class _Forward:
-    """Turn a ``progress(done, total)`` stream of one sub-task into reporter updates."""
-
-    def __init__(self, reporter: ProgressReporter):
-        self.reporter, self.last = reporter, 0
-
-    def __call__(self, done, total):
-        if done > self.last:
-            self.reporter.update(done - self.last)
-            self.last = done
-
-
-def _distances_named(x, stimuli, layer, options: RDMOptions, **kwargs) -> torch.Tensor:
-    """``pairwise_distances`` whose degenerate-row warning names stimuli instead of row indices."""
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        out = pairwise_distances(x, options.distance, chunk_size=options.chunk_size, device=options.device,
-                                 dtype=options.dtype, **kwargs)
-    for w in caught:
-        if not isinstance(w.message, DegenerateRowsWarning):
-            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-            continue
-        warn_at_caller(degenerate_rows_warning(layer, stimuli, w.message.indices, options.distance.name))
-    return out
-
-
 def layer_rdms(src: FeatureSource, options: RDMOptions, layers: list,
-               reporter: ProgressReporter) -> Iterator[LayerRDM]:
+               reporter: ProgressReporter) -> Iterator:
     """Yield one :class:`LayerRDM` per layer, advancing ``reporter`` by file reads and blocks.
+
+    With ``options.multi_timepoint`` one :class:`~rdm_widgets.eeg.TimeResolvedRDM` per layer
+    instead (:func:`rdm_widgets._time_rdms.time_resolved_rdms`).
 
     Parameters
     ----------
@@ -167,28 +169,28 @@ def layer_rdms(src: FeatureSource, options: RDMOptions, layers: list,
     Yields
     ------
     LayerRDM
-        The (N, N) matrix in ``options.dtype``, with the run's settings in ``meta``.
+        The (N, N) matrix in ``options.dtype``, with the run's settings in ``meta`` (and the
+        fitted reduction's under ``'dim_reduction'``).
     """
-    stream = src.iter_layers(layers, pooling=options.pooling, dtype=options.dtype.numpy, progress=reporter)
+    if options.multi_timepoint is not None:
+        from ._time_rdms import time_resolved_rdms
+
+        yield from time_resolved_rdms(src, options, layers, reporter)
+        return
+    read = src
+    if options.reduction is not None:
+        from .reduction import reduced_source
+
+        read = reduced_source(src, options.reduction, pooling=options.pooling, dtype=options.dtype.numpy,
+                              device=str(options.device))
+    stream = read.iter_layers(layers, pooling=options.pooling, dtype=options.dtype.numpy, progress=reporter)
     # Arrays read from files are ours: let the distance work in place on them, so that no
     # second copy of the features is made. In-memory inputs belong to the user: never touch.
     owned = not src.in_memory and not options.distance.is_custom
     for layer, x in stream:
-        matrix = _distances_named(x, src.stimuli, layer, options, progress=_Forward(reporter), overwrite_x=owned)
-        shape = src.layer_shape(layer)
-        meta = {
-            "distance": options.distance.name,
-            "pooling": options.pooling if options.pooling and src.has_sequence(layer) else None,
-            "dtype": options.dtype.name,
-            "device": str(options.device),
-            "chunk_size": options.chunk_size,
-            "n_stimuli": src.n_stimuli,
-            "feature_shape": list(shape) if shape else None,
-            "feature_dim": int(x.shape[1]),
-            "source": src.source,
-            "source_kind": src.format,
-            "rdm_widgets_version": __version__,
-            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        }
+        matrix = distances_named(x, src.stimuli, layer, options, progress=Forward(reporter), overwrite_x=owned)
+        meta = layer_meta(src, layer, options, x.shape[1])
+        if options.reduction is not None:
+            meta["dim_reduction"] = read.reducer(layer).meta()
         del x
         yield LayerRDM(matrix.numpy(), src.stimuli, layer, meta)

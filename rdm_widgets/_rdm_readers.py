@@ -16,7 +16,7 @@ from ._npy import check_file, load_npy, read_error
 from ._rdm_bytes import read_csv_matrix
 from ._safe_load import load_npz_safe
 
-__all__ = ["RDM_FILE_SUFFIXES"]
+__all__ = ["RDM_FILE_SUFFIXES", "read_time_resolved"]
 
 _ARRAY_KEYS = ("rdm", "rdms", "arr_0", "dissimilarities", "data", "RDM", "RDMs")
 _NAME_KEYS = ("stimuli", "names", "stimuli_name", "stimulus", "conditions", "labels", "stim",
@@ -167,3 +167,91 @@ def _read_hdf5(path: Path, variable):
 _READERS = {".npz": _read_npz, ".npy": _read_npy, ".csv": _read_csv, ".tsv": _read_csv, ".txt": _read_csv,
             ".mat": _read_mat, ".hdf5": _read_hdf5, ".h5": _read_hdf5}
 RDM_FILE_SUFFIXES = tuple(_READERS)
+
+
+# ----------------------------------------------------------------------------- time-resolved files
+def _text(value):
+    arr = np.asarray(value)
+    v = arr.item() if arr.size == 1 else arr.tolist()
+    return v.decode() if isinstance(v, bytes) else str(v)
+
+
+def _net2brain_time_resolved(data, path: Path) -> dict:
+    """Fields of a Net2Brain multi-timepoint RDM file: ``rdm`` holds one RDM per model time point.
+
+    Net2Brain's ``LayerRDM.save`` stores every RDM condensed; a multi-timepoint layer's ``rdm`` is
+    the stack of its time points' condensed RDMs, (T, N*(N-1)/2) (squares (T, N, N) are read too).
+    Its own loader takes that 2-D array for one square matrix; here the rows are time points.
+    """
+    where = repr(path.name)
+    arr = np.asarray(data["rdm"])
+    if arr.ndim == 3 and arr.shape[1] == arr.shape[2]:
+        stack = arr.astype(np.float64)
+    elif arr.ndim == 2 and arr.shape[0] != arr.shape[1] and _n_from_pairs(arr.shape[1]) is not None:
+        stack = _squareform_stack(arr.astype(np.float64), _n_from_pairs(arr.shape[1]))
+    elif arr.ndim == 1 and _n_from_pairs(arr.shape[0]) is not None:
+        stack = _squareform_stack(arr.reshape(1, -1).astype(np.float64), _n_from_pairs(arr.shape[0]))
+    else:
+        raise ValueError(f"{where} holds 'rdm' of shape {arr.shape}: not one RDM per time point "
+                         "((T, N*(N-1)/2) condensed or (T, N, N)).")
+    skipped = getattr(data, "skipped", {})
+    names = data.get("stimuli_name", data.get("stimuli"))
+    names = _names(names) if names is not None else (
+        [str(s) for s in skipped["stimuli_name"]] if isinstance(skipped.get("stimuli_name"), list) else None)
+    layer = data.get("layer_name", data.get("layer"))
+    layer = _text(layer) if layer is not None else (skipped.get("layer_name") or "")
+    meta = dict(skipped["meta"]) if isinstance(skipped.get("meta"), dict) else {}
+    meta.setdefault("source_format", "net2brain")
+    n_t, n = stack.shape[0], stack.shape[1]
+    labels = meta.get("time_labels") if isinstance(meta.get("time_labels"), list) else None
+    if labels is not None and len(labels) != n_t:
+        labels = None
+    return {"data": np.moveaxis(stack, 0, 2), "times": np.arange(n_t, dtype=np.float64),
+            "conditions": names if names is not None and len(names) == n else None, "meta": meta,
+            "time_labels": labels, "layer": "" if layer in (None, "None") else str(layer)}
+
+
+def read_time_resolved(path) -> dict:
+    """The fields of a time-resolved RDM file, never unpickling anything.
+
+    Parameters
+    ----------
+    path : Path
+        A file written by :meth:`rdm_widgets.eeg.TimeResolvedRDM.save` (keys ``data``,
+        ``times``, ``conditions``, ``meta_json``; newer files also ``time_labels``, ``layer``,
+        ``format``), or a Net2Brain multi-timepoint RDM file (``.npz``: ``rdm`` (T, N*(N-1)/2),
+        ``stimuli_name``, ``layer_name``, pickled ``meta`` read as literals only; ``.pt``: the
+        same keys, loaded with ``weights_only=True``).
+
+    Returns
+    -------
+    dict
+        ``data`` (n, n, T) and the keyword arguments of ``TimeResolvedRDM``: ``times``,
+        ``conditions``, ``meta``, ``time_labels``, ``layer``.
+    """
+    import json
+
+    path = Path(path)
+    if path.suffix.lower() in (".pt", ".pth"):           # Net2Brain's torch format (weights_only load)
+        from ._layer_rdm_files import to_numpy
+        from ._safe_load import load_pt_safe
+
+        data = load_pt_safe(path)
+        if not isinstance(data, dict) or "rdm" not in data:
+            raise ValueError(f"{str(path)!r} holds no 'rdm' entry; it is not a Net2Brain RDM file.")
+        data = {k: to_numpy(v) if hasattr(v, "detach") else v for k, v in data.items()}
+        meta = data.pop("meta", None)
+        out = _net2brain_time_resolved({k: v for k, v in data.items() if v is not None}, path)
+        out["meta"] = dict(meta, source_format="net2brain") if isinstance(meta, dict) else out["meta"]
+        return out
+    data = load_npz_safe(path)
+    if "rdm" in data and "data" not in data:
+        return _net2brain_time_resolved(data, path)
+    missing = {"data", "times", "conditions", "meta_json"} - set(data)
+    if missing:
+        raise ValueError(f"{str(path)!r} is not a TimeResolvedRDM file: missing key(s) {sorted(missing)}.")
+    labels = data.get("time_labels")
+    return {"data": data["data"], "times": data["times"], "conditions": np.asarray(data["conditions"]).tolist(),
+            "meta": json.loads(_text(data["meta_json"])),
+            "time_labels": None if labels is None else [str(x) for x in np.asarray(labels).tolist()],
+            "layer": _text(data["layer"]) if "layer" in data else ""}

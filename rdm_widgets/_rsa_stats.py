@@ -215,3 +215,47 @@ def compare_omit(x, y, B, method, n_permutations, random_state, ok) -> RSAResult
         null[start:start + m] = masked_correlations(method, x, B[perms[:, iu], perms[:, ju]].T)
     p = (1.0 + np.count_nonzero(~(null < r))) / (1.0 + n_permutations)   # NaN counts as exceeding
     return RSAResult(r, float(p), method, n_permutations, null)
+
+
+# ------------------------------------------------------------------ multiple-comparison corrections
+# (appended for rdm_widgets.bootstrap; a registry so that every caller offers the same names)
+
+def holm(p) -> np.ndarray:
+    """Holm-Bonferroni adjusted p-values (family-wise error), same shape as ``p``.
+
+    ``p_adj[(k)] = max_{j <= k} min(1, (m - j + 1) p[(j)])`` over the sorted p-values; NaN
+    entries stay NaN and are not counted in ``m``.
+    """
+    p = np.asarray(p, dtype=np.float64)
+    out = np.full(p.shape, np.nan)
+    flat, res = p.ravel(), out.ravel()
+    ok = np.isfinite(flat)
+    m = int(ok.sum())
+    if m:
+        vals = flat[ok]
+        order = np.argsort(vals, kind="mergesort")
+        adj = np.minimum(np.maximum.accumulate(vals[order] * (m - np.arange(m))), 1.0)
+        sub = np.empty(m)
+        sub[order] = adj
+        res[ok] = sub
+    return res.reshape(p.shape)
+
+
+def bonferroni(p) -> np.ndarray:
+    """Bonferroni adjusted p-values ``min(1, m p)`` (NaN entries kept, not counted in ``m``)."""
+    p = np.asarray(p, dtype=np.float64)
+    return np.minimum(p * int(np.isfinite(p).sum()), 1.0)
+
+
+#: multiple-comparison corrections by name: ``adjusted = P_CORRECTIONS[name](p)``
+P_CORRECTIONS = {"holm": holm, "fdr": fdr_bh, "bonferroni": bonferroni,
+                 "none": lambda p: np.asarray(p, dtype=np.float64).copy()}
+
+
+def adjust_p(p, correction: str = "holm") -> np.ndarray:
+    """``p`` adjusted for multiple comparisons by ``correction`` (:data:`P_CORRECTIONS`;
+    'fdr' is Benjamini-Hochberg, :func:`fdr_bh`)."""
+    return P_CORRECTIONS[check_option("correction", correction, P_CORRECTIONS)](p)
+
+
+__all__ += ["holm", "bonferroni", "P_CORRECTIONS", "adjust_p"]

@@ -22,14 +22,21 @@ from pathlib import Path
 import numpy as np
 
 from ._dask import client_scope, map_unordered
-from ._layer_rdms import RDMOptions, layer_rdms, plan_job, rdm_options, warn_at_caller
+from ._layer_rdms import RDMOptions, check_reduction_options, layer_rdms, plan_job, rdm_options, warn_at_caller
 from ._options import check_device
 from ._progress import ProgressReporter
 from ._staging import FoldedNames, check_save_format, file_names, staged
 from ._validate import check_type
 from .features import open_features
 
-__all__ = ["create_rdms_many", "run_jobs", "save_jobs"]
+__all__ = ["create_rdms_many", "run_jobs", "save_jobs", "check_time_save_format"]
+
+
+def check_time_save_format(options: RDMOptions, save_format: str) -> None:
+    """Time-resolved RDMs are saved as npz only (one file per layer holds every time point)."""
+    if options.multi_timepoint is not None and save_format != "npz":
+        raise ValueError(f"Invalid value for 'save_format': {save_format!r} with multi_timepoint_rdms="
+                         f"{options.multi_timepoint!r}. Time-resolved RDMs are saved as 'npz' only.")
 
 
 # ------------------------------------------------------------------ cluster side
@@ -168,7 +175,9 @@ def _check_models(features) -> dict:
 
 def create_rdms_many(features, save_root, *, client=None, save_format="npz", distance="correlation",
                      chunk_size=None, pooling=None, layers=None, overwrite=False, progress=None,
-                     device="cpu", dtype="float32", verbose=False) -> dict:
+                     device="cpu", dtype="float32", verbose=False, multi_timepoint_rdms=None,
+                     dim_reduction=None, n_components=None, n_samples_estim=100, srp_before_pca=False,
+                     max_dim_allowed=None, random_state=0) -> dict:
     """One RDM per layer of several models, saved as ``save_root/<model>/RDM_<layer>.<save_format>``.
 
     Parameters
@@ -195,6 +204,9 @@ def create_rdms_many(features, save_root, *, client=None, save_format="npz", dis
         :class:`rdm_widgets.Cancelled`.
     device, dtype, verbose
         As in :class:`RDMCreator`.
+    multi_timepoint_rdms, dim_reduction, n_components, n_samples_estim, srp_before_pca, max_dim_allowed, random_state
+        As in :meth:`RDMCreator.compute_rdms`, for every model (a reducer is fitted per model
+        and layer).
 
     Returns
     -------
@@ -220,7 +232,11 @@ def create_rdms_many(features, save_root, *, client=None, save_format="npz", dis
             raise ValueError(f"'layers' names model(s) {unknown} that are not in 'features' "
                              f"({list(features)}).")
     check_type("verbose", verbose, (bool, np.bool_))
-    options = rdm_options(distance, pooling, dtype, device, chunk_size)
+    reduction = check_reduction_options(dim_reduction, n_components, n_samples_estim, srp_before_pca,
+                                        max_dim_allowed, random_state)
+    options = rdm_options(distance, pooling, dtype, device, chunk_size, multi_timepoint_rdms=multi_timepoint_rdms,
+                          reduction=reduction)
+    check_time_save_format(options, save_format)
     jobs = [plan_job(feats, layers.get(model) if isinstance(layers, dict) else layers, options)
             for model, feats in features.items()]
     folders = save_jobs(jobs, [root / model for model in features], options, save_format, overwrite,

@@ -20,11 +20,11 @@ import contextlib
 import numpy as np
 
 from ._dask import client_scope
-from ._layer_rdms import plan_job, rdm_options
+from ._layer_rdms import check_reduction_options, plan_job, rdm_options
 from ._options import check_device, check_dtype
 from ._staging import check_save_format
 from ._validate import check_type
-from .batch import run_jobs, save_jobs
+from .batch import check_time_save_format, run_jobs, save_jobs
 from .distances import available_distances
 
 __all__ = ["RDMCreator"]
@@ -59,7 +59,9 @@ class RDMCreator:
 
     # ------------------------------------------------------------------ computing
     def compute_rdms(self, features, distance="correlation", chunk_size=None, pooling=None,
-                     layers=None, progress=None, *, client=None) -> dict:
+                     layers=None, progress=None, *, client=None, multi_timepoint_rdms=None,
+                     dim_reduction=None, n_components=None, n_samples_estim=100, srp_before_pca=False,
+                     max_dim_allowed=None, random_state=0) -> dict:
         """Compute RDMs in memory (no files).
 
         Parameters
@@ -82,13 +84,32 @@ class RDMCreator:
             layer: a worker reads that layer's features itself (paths must be readable
             on the workers; in-memory arrays are sent per layer) and computes it with
             the same code as the local run. See ``docs/distributed.md``.
+        multi_timepoint_rdms : {None, 'clip', 'all_timepoints'}
+            Net2Brain's option for video / sequence models: ``'clip'`` gives one RDM per clip of
+            ``[1, clips, ...]`` features (per step of ``[T, D]``), ``'all_timepoints'`` one per
+            (clip, t) of ``[1, clips, T, ...]``; each layer's RDMs come as one
+            :class:`~rdm_widgets.eeg.TimeResolvedRDM` (``time_labels`` name the clips / time
+            points). Every file is read once for all layers and time points. Not with ``pooling``.
+        dim_reduction : {None, 'pca', 'srp'}
+            Reduce each layer's features before the distances (Net2Brain's option), fitted per
+            layer on a seeded sample of ``n_samples_estim`` stimuli (with ``multi_timepoint_rdms``:
+            of (stimulus, time point) rows, one reducer per layer shared by all its time points,
+            so that the time points stay comparable). The reducer's settings are recorded in each
+            RDM's ``meta['dim_reduction']``.
+        n_components, n_samples_estim, srp_before_pca, max_dim_allowed, random_state
+            The reduction's settings (:func:`rdm_widgets.reduction.check_reduction`); only used
+            with ``dim_reduction``.
 
         Returns
         -------
         dict
-            ``{layer: LayerRDM}`` with (N, N) matrices, in layer order.
+            ``{layer: LayerRDM}`` with (N, N) matrices, in layer order; with
+            ``multi_timepoint_rdms`` ``{layer: TimeResolvedRDM}`` of (N, N, n_times).
         """
-        options = rdm_options(distance, pooling, self.dtype, self.device, chunk_size)
+        reduction = check_reduction_options(dim_reduction, n_components, n_samples_estim, srp_before_pca,
+                                            max_dim_allowed, random_state)
+        options = rdm_options(distance, pooling, self.dtype, self.device, chunk_size,
+                              multi_timepoint_rdms=multi_timepoint_rdms, reduction=reduction)
         job = plan_job(features, layers, options)
         with client_scope(client) as resolved, \
                 contextlib.closing(run_jobs([job], options, resolved, progress, self.verbose)) as done:
@@ -97,7 +118,8 @@ class RDMCreator:
 
     def create_rdms(self, feature_path, save_path=None, save_format="npz", distance="correlation",
                     chunk_size=None, pooling=None, *, layers=None, overwrite=False, progress=None,
-                    client=None) -> str:
+                    client=None, multi_timepoint_rdms=None, dim_reduction=None, n_components=None,
+                    n_samples_estim=100, srp_before_pca=False, max_dim_allowed=None, random_state=0) -> str:
         """Compute one RDM per layer and save each as ``RDM_<layer>.<save_format>``.
 
         Parameters
@@ -112,6 +134,11 @@ class RDMCreator:
         distance, chunk_size, pooling, layers, progress, client
             See :meth:`compute_rdms`. With a ``client`` the workers return the RDMs
             and this process saves them, staged and committed as in a local run.
+        multi_timepoint_rdms, dim_reduction, n_components, n_samples_estim, srp_before_pca, max_dim_allowed, random_state
+            See :meth:`compute_rdms`. Time-resolved RDMs are saved one file per layer,
+            ``RDM_<layer>.npz`` in :meth:`rdm_widgets.eeg.TimeResolvedRDM.save`'s format
+            (``save_format='npz'`` only); :meth:`rdm_widgets.eeg.TimeResolvedRDM.from_file` and
+            :func:`rdm_widgets.rdm_files.load_time_resolved_rdms` read them back.
         overwrite : bool
             Replace existing RDM files; otherwise they raise ``FileExistsError``
             before anything is computed.
@@ -141,7 +168,11 @@ class RDMCreator:
         """
         save_format = check_save_format(save_format)
         check_type("overwrite", overwrite, (bool, np.bool_))
-        options = rdm_options(distance, pooling, self.dtype, self.device, chunk_size)
+        reduction = check_reduction_options(dim_reduction, n_components, n_samples_estim, srp_before_pca,
+                                            max_dim_allowed, random_state)
+        options = rdm_options(distance, pooling, self.dtype, self.device, chunk_size,
+                              multi_timepoint_rdms=multi_timepoint_rdms, reduction=reduction)
+        check_time_save_format(options, save_format)
         job = plan_job(feature_path, layers, options)
         return save_jobs([job], [save_path], options, save_format, overwrite, client=client, progress=progress,
                          verbose=self.verbose)[0]

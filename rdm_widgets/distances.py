@@ -39,8 +39,11 @@ would cause), negative squared distances from rounding are clamped to 0, and pai
 squared distance is below 1% (float32) of ``|x_i|^2 + |x_j|^2`` -- where the identity has
 lost digits, e.g. tight clusters far from the centroid -- are recomputed directly in
 float64. Every built-in
-RDM is symmetrised (mean of the two triangles) and has an exact zero diagonal;
-correlation, cosine and spearman are clipped to [0, 2].
+RDM is exactly symmetric and has an exact zero diagonal; correlation, cosine and spearman are
+clipped to [0, 2]. An RDM of more than one block (more than 256 rows on the CPU, or several
+``chunk_size`` chunks) is computed as one triangle (:mod:`rdm_widgets._distance_triangle`): row
+block I against rows ``0:stop(I)`` only, about half the products, the upper triangle copied from
+the lower one; a single block is computed whole and its two triangles averaged.
 
 Extreme scales: the working values are kept inside ``dtype``'s range by powers of two, which
 are exact (no digit changes, so ordinary data gives the same bits as without them).
@@ -87,6 +90,7 @@ from ._distance_kernels import (_PREPROCESS, _block_chebyshev, _block_euclidean,
                                 _cross_sqeuclidean, _prepare_mahalanobis, _prepare_sqnorms,
                                 _prepare_unit_rows, _source, _zero_rows, all_finite, as_result, check_x,
                                 custom_blocks, symmetrize_, working_copy)
+from ._distance_triangle import LOWER, lower_triangle, mirror_lower_, triangle_rows
 from ._options import check_device, check_dtype
 from ._progress import ProgressReporter
 from ._validate import check_option, check_positive_int, check_type
@@ -391,7 +395,13 @@ def pairwise_distances(x, distance="correlation", *, chunk_size: Optional[int] =
             return out
         state = spec.prepare(xw) if spec.prepare is not None else xw
         del xw                                       # prepare keeps what it needs
-        out = None
+        out, rows = None, triangle_rows(dev)
+        # symmetric built-ins in more than one block: one triangle, half the products
+        triangle = spec.symmetric and spec.block in LOWER and (len(bounds) > 1 or n > rows)
+        if triangle:
+            out = torch.empty((n, n), dtype=dtype)
+            mirror_lower_(out, lower_triangle(spec.block, state, out, bounds, rows, reporter, name))
+            bounds = []
         for s, e in bounds:
             blk = spec.block(state, slice(s, e))
             if tuple(blk.shape) != (e - s, n):
@@ -405,7 +415,7 @@ def pairwise_distances(x, distance="correlation", *, chunk_size: Optional[int] =
                 out[s:e] = blk
             reporter.update(1)
         del state
-    if spec.symmetric:
+    if spec.symmetric and not triangle:
         symmetrize_(out)
     if bad.size:
         idx = torch.as_tensor(bad)

@@ -16,6 +16,9 @@ Conventions (documented because the literature differs):
   correlation with the group-mean RDM (subject RDMs rank-transformed before averaging for
   Spearman, as in the noise ceiling) and its stimulus-label permutation test.
 * ``p_fdr``: Benjamini-Hochberg over the layers of one model against one brain RDM.
+* ``bootstrap='stimuli'|'subjects'|'both'``: ``ci_low``/``ci_high``/``r_boot_se`` of ``r`` from
+  :func:`rdm_widgets.bootstrap.bootstrap_models` (rsatoolbox's bootstrap definitions; pairwise
+  comparisons of layers with corrected p-values: :meth:`rdm_widgets.bootstrap.BootstrapResult.pairwise`).
 * Time courses (:func:`rsa_timecourse_test`): per time point a stimulus-label permutation test
   with the *same* relabellings at every time point, then BH-FDR over time points.
 * rsatoolbox ``RDMs`` are accepted as brain RDMs (a stack: one per subject, as
@@ -32,8 +35,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ._bootstrap_results import check_bootstrap_method, check_ci
+from ._rsa_inputs import as_brains, as_models
 from ._rsa_stats import BY_ORDER_NOTE, corr_matrix, fdr_bh, match_model_to_brain
 from ._validate import check_option, check_positive_int
+from .bootstrap import bootstrap_models, check_over
 from .rdm_files import RDMSet
 from .rsa import (CORRELATIONS, check_method, compare_rdms, leave_one_subject_out, model_for_conditions,
                   noise_ceiling, pool_subjects, rsa_timecourse)
@@ -44,7 +50,9 @@ __all__ = ["RSATable", "model_brain_table", "TimecourseTest", "rsa_timecourse_te
 #: the columns of :attr:`RSATable.rows`, in CSV order
 COLUMNS = ("brain", "model", "layer", "method", "n_stimuli", "n_subjects", "r", "r_sem", "test", "p",
            "p_fdr", "r_group", "p_permutation", "r_loso_min", "r_loso_max", "noise_lower", "noise_upper",
-           "matched")
+           "matched", "ci_low", "ci_high", "r_boot_se", "bootstrap")
+#: the bootstrap keys of a row without a bootstrap
+_NO_BOOTSTRAP = dict(ci_low=math.nan, ci_high=math.nan, r_boot_se=math.nan, bootstrap=None)
 #: below this many conditions an RSA time course correlates too few pairs to be stable
 MIN_CONDITIONS = 6
 
@@ -110,48 +118,6 @@ class RSATable:
         return write_csv(path, COLUMNS, self.rows, overwrite=overwrite)
 
 
-def _as_brains(brain) -> dict:
-    from .interop._rsatoolbox import is_rsatoolbox_rdms
-    from .rdm import LayerRDM
-
-    def one(b, name):
-        if isinstance(b, RDMSet):
-            return b
-        if is_rsatoolbox_rdms(b):
-            return RDMSet.from_rsatoolbox(b, name)
-        if isinstance(b, LayerRDM):
-            return RDMSet.from_layer_rdm(b, name)
-        raise TypeError(f"Brain RDM {name!r} is a {type(b).__name__}; expected an RDMSet (read_rdm_file), "
-                        "a LayerRDM or an rsatoolbox RDMs.")
-
-    if isinstance(brain, dict):
-        if not brain:
-            raise ValueError("No brain RDMs given.")
-        return {str(k): one(v, str(k)) for k, v in brain.items()}
-    b = one(brain, "brain")
-    return {b.name or "brain": b}
-
-
-def _as_models(models) -> dict:
-    from .interop._rsatoolbox import is_rsatoolbox_rdms
-    from .rdm import LayerRDM, load_rdms
-
-    if is_rsatoolbox_rdms(models):
-        models = {"model": load_rdms(models)}
-    elif isinstance(models, dict):
-        models = {k: load_rdms(v) if is_rsatoolbox_rdms(v) else v for k, v in models.items()}
-    if not isinstance(models, dict) or not models:
-        raise ValueError("models must be a non-empty dict: {layer: LayerRDM} or {model: {layer: LayerRDM}}.")
-    if all(isinstance(v, LayerRDM) for v in models.values()):
-        return {"model": dict(models)}
-    out = {}
-    for name, layers in models.items():
-        if not isinstance(layers, dict) or not layers or not all(isinstance(v, LayerRDM) for v in layers.values()):
-            raise TypeError(f"Model {name!r} must be a non-empty dict {{layer: LayerRDM}}.")
-        out[str(name)] = dict(layers)
-    return out
-
-
 class _Brain:
     """What the table needs of one brain RDM set, computed once per method."""
 
@@ -201,7 +167,8 @@ def _row(brain: _Brain, model_name: str, layer: str, rdm, method: str, n_permuta
 
 def model_brain_table(models, brain, *, method: str = "spearman", n_permutations: int = 1000,
                       random_state=0, progress=None, on_error: str = "raise",
-                      convention: str = "rdm_widgets") -> RSATable:
+                      convention: str = "rdm_widgets", bootstrap: str | None = None, n_bootstrap: int = 1000,
+                      ci: float = 0.95) -> RSATable:
     """Similarity of every model layer with one or more brain RDMs, with tests and noise ceilings.
 
     Parameters
@@ -227,6 +194,15 @@ def model_brain_table(models, brain, *, method: str = "spearman", n_permutations
     convention : {'rdm_widgets', 'rsatoolbox'}
         How subject RDMs are pooled for the noise ceiling and ``r_group``
         (:func:`rdm_widgets.rsa.noise_ceiling`).
+    bootstrap : {None, 'stimuli', 'subjects', 'both'}
+        Add a bootstrap confidence interval of ``r`` (:func:`rdm_widgets.bootstrap.bootstrap_models`,
+        the layers of one model against one brain RDM on the same draws): row keys ``ci_low``,
+        ``ci_high``, ``r_boot_se`` and ``bootstrap`` (the ``over`` used). None (default): NaN and
+        None. 'subjects' and 'both' need a stack of subject RDMs; Spearman or Pearson only.
+    n_bootstrap : int
+        Bootstrap samples (with ``bootstrap``).
+    ci : float
+        Coverage of the interval (with ``bootstrap``).
 
     Returns
     -------
@@ -254,8 +230,14 @@ def model_brain_table(models, brain, *, method: str = "spearman", n_permutations
     method = check_method(method)
     n_permutations = check_positive_int("n_permutations", n_permutations, minimum=0)
     on_error = check_option("on_error", on_error, ("raise", "skip"))
-    brains = {name: _Brain(name, s, method, convention) for name, s in _as_brains(brain).items()}
-    models = _as_models(models)
+    if bootstrap is not None:
+        bootstrap, method = check_over(bootstrap), check_bootstrap_method(method)
+        n_bootstrap, ci = check_positive_int("n_bootstrap", n_bootstrap, minimum=1), check_ci(ci)
+    # the bootstrap draws its own numbers: the permutations stay those of a table without it, and
+    # with an integer seed every (brain, model) gets the draws of bootstrap_models(random_state=seed)
+    boot_seed = random_state.spawn(1)[0] if isinstance(random_state, np.random.Generator) else random_state
+    brains = {name: _Brain(name, s, method, convention) for name, s in as_brains(brain).items()}
+    models = as_models(models)
     rng = np.random.default_rng(random_state)
     total = len(brains) * sum(len(v) for v in models.values())
     rows, skipped, done = [], [], 0
@@ -264,6 +246,13 @@ def model_brain_table(models, brain, *, method: str = "spearman", n_permutations
             try:
                 family = [_row(b, model_name, layer, rdm, method, n_permutations, rng)
                           for layer, rdm in layers.items()]
+                boot = None if bootstrap is None else bootstrap_models(
+                    {model_name: layers}, {b.name: b.set}, method=method, over=bootstrap, n_bootstrap=n_bootstrap,
+                    ci=ci, random_state=boot_seed, convention=convention, noise_ceiling_samples=False)
+                for k, row in enumerate(family):
+                    row.update(_NO_BOOTSTRAP if boot is None else
+                               dict(ci_low=float(boot.ci_low[k]), ci_high=float(boot.ci_high[k]),
+                                    r_boot_se=float(boot.se[k]), bootstrap=bootstrap))
             except ValueError as err:
                 if on_error == "raise":
                     raise

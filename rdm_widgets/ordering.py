@@ -25,8 +25,8 @@ import numpy as np
 
 from ._validate import check_option
 
-__all__ = ["ORDERINGS", "stimulus_order", "order_by_labels", "order_by_clustering",
-           "labels_from_names", "read_category_labels"]
+__all__ = ["ORDERINGS", "LINKAGE_METHODS", "stimulus_order", "order_by_labels", "order_by_clustering",
+           "clustering_linkage", "labels_from_names", "read_category_labels"]
 
 #: Above this many stimuli the O(N^3)-ish optimal leaf ordering is skipped (too slow to wait for).
 MAX_OPTIMAL_LEAF_ORDERING = 2000
@@ -102,6 +102,54 @@ def order_by_labels(labels, sort: bool = False) -> np.ndarray:
     return np.array(sorted(range(len(labels)), key=lambda i: (rank[labels[i]], i)), dtype=np.intp)
 
 
+#: linkage methods on dissimilarities ('ward', 'centroid', 'median' need Euclidean data)
+LINKAGE_METHODS = ("average", "complete", "single", "weighted")
+
+
+def clustering_linkage(matrix, method: str = "average", optimal: bool | None = None) -> np.ndarray:
+    """Hierarchical clustering of an RDM: the scipy linkage matrix shared by the ordering and the dendrogram.
+
+    Parameters
+    ----------
+    matrix : array-like or LayerRDM, shape (N, N), N >= 2
+        Symmetric dissimilarities (the diagonal is ignored).
+    method : {'average', 'complete', 'single', 'weighted'}
+        Linkage method (distance-based methods only; 'ward' needs Euclidean data).
+    optimal : bool or None
+        Apply optimal leaf ordering; None does so up to ``MAX_OPTIMAL_LEAF_ORDERING`` stimuli.
+
+    Returns
+    -------
+    ndarray, shape (N - 1, 4)
+        :func:`scipy.cluster.hierarchy.linkage` output; ``leaves_list`` of it is
+        :func:`order_by_clustering`, and ``scipy.cluster.hierarchy.dendrogram`` draws it.
+    """
+    from scipy.cluster.hierarchy import linkage, optimal_leaf_ordering
+    from scipy.spatial.distance import squareform
+
+    method = check_option("method", method, LINKAGE_METHODS)
+    m = np.asarray(getattr(matrix, "matrix", matrix), dtype=np.float64)
+    if m.ndim != 2 or m.shape[0] != m.shape[1]:
+        raise ValueError(f"Clustering needs a square (N, N) RDM; got shape {m.shape}.")
+    n = m.shape[0]
+    if n < 2:
+        raise ValueError(f"Clustering needs at least 2 stimuli; the RDM has {n}.")
+    if not np.all(np.isfinite(m)):
+        raise ValueError("The RDM contains NaN or inf; clustering needs finite dissimilarities.")
+    # symmetrise (float32 RDMs are symmetric only up to rounding) and zero the diagonal
+    sym = (m + m.T) / 2.0
+    np.fill_diagonal(sym, 0.0)
+    condensed = squareform(sym, checks=False)
+    # linkage requires non-negative distances; correlation-type RDMs are >= 0 already
+    condensed = condensed - min(0.0, float(condensed.min()))
+    z = linkage(condensed, method=method)
+    if optimal is None:
+        optimal = n <= MAX_OPTIMAL_LEAF_ORDERING
+    if optimal and n >= 3:
+        z = optimal_leaf_ordering(z, condensed)
+    return z
+
+
 def order_by_clustering(matrix, method: str = "average", optimal: bool | None = None) -> np.ndarray:
     """Leaf order of a hierarchical clustering of an RDM.
 
@@ -118,31 +166,17 @@ def order_by_clustering(matrix, method: str = "average", optimal: bool | None = 
     Returns
     -------
     ndarray of int, shape (N,)
+        ``leaves_list(clustering_linkage(matrix, method, optimal))`` (the identity below 3 stimuli).
     """
-    from scipy.cluster.hierarchy import leaves_list, linkage, optimal_leaf_ordering
-    from scipy.spatial.distance import squareform
+    from scipy.cluster.hierarchy import leaves_list
 
-    method = check_option("method", method, ("average", "complete", "single", "weighted"))
+    method = check_option("method", method, LINKAGE_METHODS)
     m = np.asarray(getattr(matrix, "matrix", matrix), dtype=np.float64)
     if m.ndim != 2 or m.shape[0] != m.shape[1]:
         raise ValueError(f"order_by_clustering needs a square (N, N) RDM; got shape {m.shape}.")
-    n = m.shape[0]
-    if n < 3:
-        return np.arange(n, dtype=np.intp)
-    if not np.all(np.isfinite(m)):
-        raise ValueError("The RDM contains NaN or inf; clustering needs finite dissimilarities.")
-    # symmetrise (float32 RDMs are symmetric only up to rounding) and zero the diagonal
-    sym = (m + m.T) / 2.0
-    np.fill_diagonal(sym, 0.0)
-    condensed = squareform(sym, checks=False)
-    # linkage requires non-negative distances; correlation-type RDMs are >= 0 already
-    condensed = condensed - min(0.0, float(condensed.min()))
-    z = linkage(condensed, method=method)
-    if optimal is None:
-        optimal = n <= MAX_OPTIMAL_LEAF_ORDERING
-    if optimal:
-        z = optimal_leaf_ordering(z, condensed)
-    return leaves_list(z).astype(np.intp)
+    if m.shape[0] < 3:
+        return np.arange(m.shape[0], dtype=np.intp)
+    return leaves_list(clustering_linkage(m, method, optimal)).astype(np.intp)
 
 
 #: name -> description (the registry the viewer's "order" dropdown shows)

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -38,7 +39,7 @@ from ._rdm_bytes import rdm_to_csv, rdms_to_zip, time_resolved_to_npz
 from ._rdm_readers import _READERS, RDM_FILE_SUFFIXES, _names, _to_stack
 
 __all__ = ["RDMSet", "read_rdm_file", "bundled_brain_rdms", "RDM_FILE_SUFFIXES", "rdm_to_csv", "rdms_to_zip",
-           "time_resolved_to_npz"]
+           "time_resolved_to_npz", "load_time_resolved_rdms"]
 
 #: relative asymmetry ``max|A - A.T| / max|A|`` accepted as rounding (larger raises)
 SYMMETRY_TOL = 1e-6
@@ -278,3 +279,43 @@ def bundled_brain_rdms() -> dict:
     names = [f"image_{i:02d}" for i in range(1, 79)]
     return {roi: read_rdm_file(demo_path(key), stimuli=names, name=roi)
             for roi, key in (("EVC", "fmri_evc"), ("IT", "fmri_it"))}
+
+
+def load_time_resolved_rdms(folder) -> dict:
+    """Load every time-resolved ``RDM_<layer>.npz`` of a folder (one file per layer).
+
+    Parameters
+    ----------
+    folder : str or Path
+        A folder written by ``RDMCreator.create_rdms(..., multi_timepoint_rdms=...)``, or
+        Net2Brain's multi-timepoint RDM files (one condensed RDM per time point).
+
+    Returns
+    -------
+    dict
+        ``{layer: TimeResolvedRDM}`` in natural file order; files that are no time-resolved
+        RDM are skipped with a warning (e.g. a single LayerRDM file).
+    """
+    from ._layer_rdm_files import RDM_FILE
+    from .eeg import TimeResolvedRDM
+    from .features import natural_key
+
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"RDM folder {str(folder)!r} does not exist.")
+    out: dict = {}
+    for f in sorted((p for p in folder.iterdir() if p.is_file() and p.suffix == ".npz"),
+                    key=lambda p: natural_key(p.name)):
+        m = RDM_FILE.match(f.name)
+        if not m:
+            continue
+        try:
+            rdm = TimeResolvedRDM.from_file(f)
+        except (ValueError, TypeError, OSError) as err:
+            warnings.warn(f"Skipping {f.name}: {err}", stacklevel=2)
+            continue
+        layer = rdm.layer or m.group(1)
+        out[layer if layer not in out else f.stem] = rdm
+    if not out:
+        raise ValueError(f"No time-resolved RDM files (RDM_<layer>.npz) found in {str(folder)!r}.")
+    return out

@@ -48,6 +48,7 @@ import numpy as np
 
 from ._correlations import CORRELATIONS, _pearson_many, _rank, kendall_tau_a
 from ._rsa_results import NoiseCeiling, RSAResult
+from ._rsa_time import is_time_resolved, model_time_map
 from ._rsa_stats import NAN_POLICIES, check_nan_cells, compare_omit, defined_pairs, fdr_bh, stimulus_mismatch
 from ._validate import check_option, check_positive_int
 
@@ -320,6 +321,11 @@ def leave_one_subject_out(model_rdm, subject_rdms, method: str = "spearman", *,
     Returns
     -------
     ndarray, shape (S,)
+
+    Raises
+    ------
+    ValueError
+        A constant model RDM (its correlation with any RDM is undefined), as :func:`compare_rdms`.
     """
     method = _method(method)
     S = _stack(getattr(subject_rdms, "rdms", subject_rdms), "subject_rdms")
@@ -330,10 +336,14 @@ def leave_one_subject_out(model_rdm, subject_rdms, method: str = "spearman", *,
     n_sub = S.shape[0]
     if n_sub < 2:
         raise ValueError(f"Need at least 2 subject RDMs; got {n_sub}.")
+    iu, ju = np.triu_indices(M.shape[0], 1)
+    x = M[iu, ju]
+    if np.ptp(x) == 0:
+        raise ValueError(f"{_rdm_name(model_rdm, 'model_rdm')} is constant; its correlation with any "
+                         "RDM is undefined.")
     V = pool_subjects(_condensed_stack(S), method, convention=convention, rank_before_average=rank_before_average)
     others = (V.sum(axis=0)[None, :] - V) / (n_sub - 1)  # (S, pairs)
-    iu, ju = np.triu_indices(M.shape[0], 1)
-    return CORRELATIONS[method](M[iu, ju], others.T)
+    return CORRELATIONS[method](x, others.T)
 
 
 def _listed(names: list, most: int = 10) -> str:
@@ -371,7 +381,10 @@ def rsa_timecourse(model_rdm, eeg_rdms, method: str = "spearman") -> np.ndarray:
 
     Parameters
     ----------
-    model_rdm : LayerRDM, rsatoolbox RDMs (of one RDM) or array-like, shape (N, N)
+    model_rdm : LayerRDM, TimeResolvedRDM, rsatoolbox RDMs (of one RDM) or array-like, shape (N, N)
+        A time-resolved model (one RDM per clip / model time point, e.g. from
+        ``RDMCreator.compute_rdms(..., multi_timepoint_rdms='clip')``) gives the model time ×
+        brain time map (its stimuli matched to the conditions by name).
     eeg_rdms : TimeResolvedRDM, rsatoolbox RDMs, array-like (N, N, T), or an object with ``.data``
         An rsatoolbox ``RDMs`` holds one RDM per time point, its rdm descriptor ``time`` the
         times (:meth:`rdm_widgets.eeg.TimeResolvedRDM.from_rsatoolbox`).
@@ -379,8 +392,9 @@ def rsa_timecourse(model_rdm, eeg_rdms, method: str = "spearman") -> np.ndarray:
 
     Returns
     -------
-    ndarray, shape (T,)
-        NaN at time points where the RDM is constant (correlation undefined).
+    ndarray, shape (T,) or (n_model_times, T)
+        NaN at time points where the RDM is constant (correlation undefined). A time-resolved
+        model gives one row per model time point.
 
     Raises
     ------
@@ -396,6 +410,8 @@ def rsa_timecourse(model_rdm, eeg_rdms, method: str = "spearman") -> np.ndarray:
         from .eeg import TimeResolvedRDM
 
         eeg_rdms = TimeResolvedRDM.from_rsatoolbox(eeg_rdms, time_descriptor=None)
+    if is_time_resolved(model_rdm):
+        return model_time_map(model_rdm, eeg_rdms, method)
     M = _square(model_for_conditions(_from_peer(model_rdm), eeg_rdms), "model_rdm")
     E = _stack(eeg_rdms, "eeg_rdms", ndim_last=True)
     if E.shape[:2] != M.shape:

@@ -136,6 +136,30 @@ def test_eeg_rdm_equals_the_api(tmp_path):
     assert again.returncode == 1 and "--overwrite" in again.stderr and "EEG fits" not in again.stderr
 
 
+def test_eeg_rdm_generalization_equals_the_api(tmp_path):
+    from rdm_widgets.eeg import GeneralizationRDM
+
+    with np.load(demo_path("eeg")) as z:                        # S001, 4 time points: fast
+        np.savez(tmp_path / "sub.npz", eeg=z["eeg"][:, :, 60:64], labels=z["labels"], target=z["target"],
+                 times=z["times"][60:64])
+    res = cli("eeg-rdm", tmp_path / "sub.npz", tmp_path / "gen.npz", "--labels", "target", "--cv", 4,
+              "--random-state", 0, "--generalization", "-q")
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.strip() == str(tmp_path / "gen.npz")
+    ep = read_epochs(tmp_path / "sub.npz")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        api = eeg_rdm(ep.eeg, ep.labels["target"], times=ep.times, cv=4, random_state=0, generalization=True)
+    got = GeneralizationRDM.from_file(tmp_path / "gen.npz")
+    assert got.shape == (4, 4, 4, 4) and np.array_equal(got.data, api.data)
+    assert np.array_equal(got.train_times, api.train_times) and got.meta["generalization"] is True
+    again = cli("eeg-rdm", tmp_path / "sub.npz", tmp_path / "gen.npz", "--generalization")
+    assert again.returncode == 1 and "--overwrite" in again.stderr
+    both = cli("eeg-rdm", tmp_path / "sub.npz", tmp_path / "g2.npz", "--generalization", "--scheduler",
+               "tcp://127.0.0.1:1")
+    assert both.returncode != 0 and "dask cluster" in both.stderr
+
+
 def test_eeg_rdm_reads_an_mne_epochs_file(tmp_path):
     mne = pytest.importorskip("mne")
     with np.load(demo_path("eeg")) as z:
@@ -169,6 +193,92 @@ def test_tiled_rdm_equals_the_api(tmp_path):
     assert again.returncode == 1 and ERROR.match(again.stderr) and "--overwrite" in again.stderr
 
 
+# DNN options of issue 17: time-resolved RDMs and dimensionality reduction (Net2Brain's names)
+def _video_features(folder, n=6, clips=3, t=2, seed=0) -> np.ndarray:
+    """Per-stimulus files with one [1, clips, T, D] layer; returns the (n, clips, T, D) features."""
+    x = np.random.default_rng(seed).normal(size=(n, clips, t, 5)).astype(np.float32)
+    folder.mkdir(parents=True)
+    for i in range(n):
+        np.savez(folder / f"video_{i}.npz", frames=x[i][None])
+    return x
+
+
+@pytest.mark.parametrize("mode", ["clip", "all_timepoints"])
+def test_create_rdms_multi_timepoint_equals_the_api(tmp_path, capsys, mode):
+    from scipy.spatial.distance import pdist, squareform
+
+    from rdm_widgets.cli import main
+
+    x = _video_features(tmp_path / "video")
+    assert main(["create-rdms", str(tmp_path / "video"), str(tmp_path / "cli"), "--multi-timepoint", mode,
+                 "-q"]) == 0
+    assert capsys.readouterr().out.strip() == str(tmp_path / "cli")
+    api = RDMCreator().create_rdms(tmp_path / "video", tmp_path / "api", multi_timepoint_rdms=mode)
+    got, ref = (TimeResolvedRDM.from_file(Path(d) / "RDM_frames.npz") for d in (tmp_path / "cli", api))
+    assert np.array_equal(got.data, ref.data) and got.n_times == (3 if mode == "clip" else 6)
+    # independent reference: scipy on the clip (and time point) the RDM belongs to
+    last = x[:, 2, 1] if mode == "all_timepoints" else x[:, 2].reshape(6, -1)
+    np.testing.assert_allclose(got.data[:, :, -1], squareform(pdist(last.astype(np.float64), "correlation")),
+                               atol=1e-5)
+
+
+def test_create_rdms_dim_reduction_equals_the_api(tmp_path, capsys):
+    from rdm_widgets.cli import main
+
+    args = ["create-rdms", FEATURES, str(tmp_path / "cli"), "--layers", "avgpool,logits", "--dim-reduction", "pca",
+            "--n-components", "7", "--n-samples-estim", "40", "--random-state", "3", "--max-dim-allowed", "1100",
+            "-q"]
+    assert main(args) == 0, capsys.readouterr().err
+    api = RDMCreator().create_rdms(FEATURES, tmp_path / "api", layers=["avgpool", "logits"], dim_reduction="pca",
+                                   n_components=7, n_samples_estim=40, random_state=3, max_dim_allowed=1100)
+    plain = RDMCreator().compute_rdms(FEATURES, layers=["logits"])["logits"]
+    for name in ("RDM_avgpool.npz", "RDM_logits.npz"):
+        a, b = LayerRDM.from_file(tmp_path / "cli" / name), LayerRDM.from_file(Path(api) / name)
+        assert a.matrix.tobytes() == b.matrix.tobytes() and _meta(a) == _meta(b)
+    # avgpool (1280 wide) is reduced to 7 components; logits (1000 <= 1100) is left as it is
+    reduced = LayerRDM.from_file(tmp_path / "cli" / "RDM_avgpool.npz")
+    assert reduced.meta["dim_reduction"]["n_components"] == 7
+    assert np.array_equal(LayerRDM.from_file(tmp_path / "cli" / "RDM_logits.npz").matrix, plain.matrix)
+    # --n-components auto is the API's 'auto' (the Johnson-Lindenstrauss size), srp seeded
+    assert main(["create-rdms", FEATURES, str(tmp_path / "srp"), "--layers", "avgpool", "--dim-reduction", "srp",
+                 "--n-components", "auto", "--random-state", "1", "-q"]) == 0
+    api = RDMCreator().compute_rdms(FEATURES, layers=["avgpool"], dim_reduction="srp", n_components="auto",
+                                    random_state=1)["avgpool"]
+    assert np.array_equal(LayerRDM.from_file(tmp_path / "srp" / "RDM_avgpool.npz").matrix, api.matrix)
+
+
+def test_tiled_rdm_dim_reduction_equals_the_api(tmp_path):
+    res = cli("tiled-rdm", FEATURES, tmp_path / "cli", "--layer", "avgpool", "--tile-size", 32, "--dim-reduction",
+              "srp", "--n-components", 64, "--random-state", 2, "-q")
+    assert res.returncode == 0, res.stderr
+    api = tiled_rdm(FEATURES, tmp_path / "api", layer="avgpool", tile_size=32, dim_reduction="srp",
+                    n_components=64, random_state=2)
+    assert np.array_equal(np.load(tmp_path / "cli" / "condensed.npy"), np.asarray(api.condensed))
+    plain = tiled_rdm(FEATURES, tmp_path / "plain", layer="avgpool", tile_size=32)
+    assert not np.array_equal(np.asarray(api.condensed), np.asarray(plain.condensed))   # it did reduce
+
+
+@pytest.mark.parametrize("args, words", [
+    (("create-rdms", FEATURES, "out", "--dim-reduction", "pcaa"), ("--dim-reduction", "Did you mean 'pca'")),
+    (("create-rdms", FEATURES, "out", "--multi-timepoint", "clips"), ("--multi-timepoint", "'clip'")),
+    (("create-rdms", FEATURES, "out", "--dim-reduction", "srp", "--srp-before-pca"), ("--srp-before-pca",)),
+    (("create-rdms", FEATURES, "out", "--dim-reduction", "pca", "--n-components", "0"), ("--n-components",)),
+    (("create-rdms", FEATURES, "out", "--dim-reduction", "pca", "--n-components", "many"), ("--n-components",)),
+    (("create-rdms", FEATURES, "out", "--n-components", "5", "--random-state", "1"),
+     ("--n-components, --random-state", "--dim-reduction")),
+    (("tiled-rdm", FEATURES, "out", "--layer", "avgpool", "--srp-before-pca"), ("--srp-before-pca",)),
+])
+def test_dnn_option_errors_are_one_line_naming_the_option(tmp_path, monkeypatch, capsys, args, words):
+    from rdm_widgets.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    assert main(list(args)) == 1
+    out, err = capsys.readouterr()
+    assert out == "" and len(err.strip().splitlines()) == 1 and ERROR.match(err.strip()), err
+    assert all(w in err for w in words), err
+    assert not (tmp_path / "out").exists()
+
+
 def test_compare_equals_model_brain_table(cli_rdms, tmp_path):
     out, _ = cli_rdms
     (tmp_path / "names.txt").write_text("\n".join(f"image_{i:02d}" for i in range(1, 79)) + "\n")
@@ -182,6 +292,23 @@ def test_compare_equals_model_brain_table(cli_rdms, tmp_path):
     for row in api.rows:                                              # the printed summary
         assert re.search(rf"EVC\s+mobilenetv2\s+{re.escape(row['layer'])}\s+{row['r']:.3f}", res.stdout)
     assert "matched by name (78 stimuli)" in res.stdout
+
+
+def test_compare_with_bootstrap_equals_model_brain_table(cli_rdms, tmp_path):
+    out, _ = cli_rdms
+    (tmp_path / "names.txt").write_text("\n".join(f"image_{i:02d}" for i in range(1, 79)) + "\n")
+    res = cli("compare", out, EVC, "--out", tmp_path / "t.csv", "--stimuli", tmp_path / "names.txt",
+              "--brain-name", "EVC", "--permutations", 0, "--random-state", 4, "--bootstrap", "subjects",
+              "--n-bootstrap", 50, "--ci", 0.9)
+    assert res.returncode == 0, res.stderr
+    api = model_brain_table({"mobilenetv2": load_rdms(out)}, bundled_brain_rdms()["EVC"], n_permutations=0,
+                            random_state=4, bootstrap="subjects", n_bootstrap=50, ci=0.9)
+    assert (tmp_path / "t.csv").read_text() == api.to_csv()
+    for row in api.rows:                                              # the CI in the printed summary
+        assert np.isfinite(row["ci_low"]) and row["ci_low"] < row["ci_high"]
+        assert f"{row['ci_low']:.3f}..{row['ci_high']:.3f}" in res.stdout
+    bad = cli("compare", out, EVC, "--out", tmp_path / "u.csv", "--bootstrap", "subject")
+    assert bad.returncode == 2 and "--bootstrap" in bad.stderr and not (tmp_path / "u.csv").exists()
 
 
 def _lines_after_first(text: str) -> list:
@@ -209,6 +336,34 @@ def test_estimate_prints_the_cost_estimate(tmp_path):
     ep = read_epochs(tmp_path / "sub.npz")
     est = estimate_eeg_rdm(ep.eeg, ep.labels["labels"], decim=2)
     assert f"fits: {est.work['fits']:,}" in res.stdout and f"regime: {est.regime}" in res.stdout
+    res = cli("estimate", "eeg", tmp_path / "sub.npz", "--decim", 2, "--generalization")
+    assert res.returncode == 0, res.stderr
+    gen = estimate_eeg_rdm(ep.eeg, ep.labels["labels"], decim=2, generalization=True)
+    assert gen.work["evaluations"] > est.work["evaluations"]        # every train x test time
+    assert f"evaluations: {gen.work['evaluations']:,}" in res.stdout
+
+
+def test_estimate_takes_the_time_and_reduction_options(tmp_path):
+    rng = np.random.default_rng(0)
+    (tmp_path / "video").mkdir()
+    for i in range(20):
+        np.savez(tmp_path / "video" / f"s{i:02d}.npz", l=rng.normal(size=(1, 3, 500)).astype(np.float32))
+    res = cli("estimate", "features", tmp_path / "video", "--multi-timepoint", "clip", "--dim-reduction", "srp",
+              "--n-components", 16, "--random-state", 2)
+    assert res.returncode == 0, res.stderr
+    est = estimate_features(str(tmp_path / "video"), multi_timepoint_rdms="clip", dim_reduction="srp",
+                            n_components=16, random_state=2)
+    assert res.stdout.splitlines()[0].split(", ")[1:] == str(est).split(", ")[1:]
+    assert "time_points: [3]" in res.stdout and "reduced_dims: [16]" in res.stdout
+    assert f"pairs: {est.work['pairs']:,}" in res.stdout
+    res = cli("estimate", "tiled", 5000, 20000, "--dim-reduction", "pca", "--n-components", 50)
+    assert res.returncode == 0, res.stderr
+    assert "reduced_dim: 50" in res.stdout and "sampled_rows: 100" in res.stdout
+    # the run's validation and the command line's: settings without --dim-reduction, unknown names
+    bad = cli("estimate", "tiled", 5000, 20000, "--n-components", 50)
+    assert bad.returncode != 0 and "--dim-reduction" in bad.stderr
+    bad = cli("estimate", "features", tmp_path / "video", "--multi-timepoint", "clips")
+    assert bad.returncode != 0 and "Did you mean 'clip'" in bad.stderr
 
 
 # ------------------------------------------------------------------------------------------ errors, help

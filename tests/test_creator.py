@@ -282,3 +282,36 @@ def test_constructor_and_argument_errors(small, tmp_path):
     assert not (tmp_path / "x").exists()
     with pytest.raises(ValueError, match="at least 2 stimuli"):
         creator.compute_rdms(np.ones((1, 4)))
+
+
+@pytest.mark.parametrize("stored", [np.float32, np.float16])
+def test_float64_pools_in_float64(tmp_path, stored):
+    """RDMCreator(dtype='float64') with pooling pools in float64 (before: float32 whatever the
+    dtype), from a per-stimulus folder (varying lengths) and from arrays, against numpy float64.
+
+    Features sit on a large offset (as unnormalised activations do): a float32 mean of them
+    loses ~1e-5 of the variation that the correlation RDM measures."""
+    rng = np.random.default_rng(4)
+    proto = rng.normal(size=(3, 64))
+    folder = tmp_path / "tokens"
+    folder.mkdir()
+    stored_rows, arrays = [], []
+    for i in range(12):
+        seq = (1000 + proto[i % 3] + 0.5 * rng.normal(size=(5 + i % 4, 64))).astype(stored)
+        np.savez(folder / f"s_{i}.npz", tok=seq)
+        stored_rows.append(seq)
+        arrays.append(seq[:5])
+    ref = np.stack([s.astype(np.float64).mean(axis=0) for s in stored_rows])   # numpy float64
+    ref_fixed = np.stack([s.astype(np.float64).mean(axis=0) for s in arrays])
+    creator = RDMCreator(dtype="float64")
+    for features, want in [(folder, ref), ({"tok": np.stack(arrays)}, ref_fixed)]:
+        pooled = dict(open_features(features).iter_layers(pooling="mean", dtype=np.float64))["tok"]
+        assert pooled.dtype == np.float64
+        np.testing.assert_allclose(pooled, want, rtol=1e-14)
+        for distance, metric in [("correlation", "correlation"), ("euclidean", "euclidean")]:
+            rdm = creator.compute_rdms(features, distance=distance, pooling="mean")["tok"]
+            np.testing.assert_allclose(rdm.matrix, cdist(want, want, metric), rtol=1e-9, atol=1e-12)
+    # float32 (the default) still pools in (at least) float32: the stored precision is kept
+    pooled32 = dict(open_features(folder).iter_layers(pooling="mean", dtype=np.float32))["tok"]
+    assert pooled32.dtype == np.float32
+    np.testing.assert_allclose(pooled32, ref, rtol=1e-6)

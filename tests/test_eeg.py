@@ -234,6 +234,59 @@ def test_cv_euclidean_and_crossnobis_match_numpy(cv):
     assert eeg_rdm(X, labels, method="crossnobis").meta["noise_normalization"] == "epoch"
 
 
+@pytest.mark.parametrize("method, noise", [("cv_euclidean", None), ("crossnobis", "time"),
+                                           ("crossnobis", "epoch")])
+def test_cv_distances_do_not_depend_on_threads(method, noise):
+    # the folds run in threads with one intra-op thread each and are added in fold order: the
+    # same bits with 1 and 2 torch threads (ordinary run and temporal generalisation), and right
+    X, labels = make_data(n_cond=5, k=6, C=7, T=9, extra=())
+    folds = [np.array([f]) for f in range(6)]
+    got = {}
+    for n in (1, 2):
+        torch.set_num_threads(n)
+        try:
+            got[n] = [eeg_rdm(X, labels, method=method, noise_normalization=noise, generalization=g)
+                      for g in (False, True)]
+        finally:
+            torch.set_num_threads(1)
+    for a, b in zip(got[1], got[2]):
+        np.testing.assert_array_equal(a.data, b.data)
+    w = None if noise is None else numpy_whiteners(X, labels, folds, noise)
+    np.testing.assert_allclose(got[2][0].data, numpy_cv_distance(X, labels, folds, w), atol=1e-10)
+    np.testing.assert_array_equal(np.diagonal(got[2][1].data, axis1=-2, axis2=-1),
+                                  got[2][0].data)  # the generalisation's diagonal is the ordinary run
+
+
+@pytest.mark.parametrize("generalization", [False, True])
+def test_cv_distances_cancel_and_failure_with_threads(generalization, monkeypatch):
+    # the fold workers add in turn: a cancel from the progress callback, or a failing fold,
+    # must end the run with that error (no worker left waiting for a turn that never comes)
+    from rdm_widgets.eeg import _crossval
+
+    X, labels = make_data(n_cond=4, k=8, C=5, T=6, extra=())
+    torch.set_num_threads(2)
+    try:
+        def stop(done, total):
+            if done > 0:
+                raise Cancelled
+        with pytest.raises(Cancelled):
+            eeg_rdm(X, labels, method="cv_euclidean", progress=stop, generalization=generalization)
+        real = _crossval.fold_means
+
+        def fail(units, fold_of_unit, f, whiteners=None):
+            if f == 3:
+                raise RuntimeError("fold 3 failed")
+            return real(units, fold_of_unit, f, whiteners)
+        monkeypatch.setattr(_crossval, "fold_means", fail)
+        if generalization:
+            from rdm_widgets.eeg import _gen_kernels
+            monkeypatch.setattr(_gen_kernels, "fold_means", fail)
+        with pytest.raises(RuntimeError, match="fold 3 failed"):
+            eeg_rdm(X, labels, method="crossnobis", generalization=generalization)
+    finally:
+        torch.set_num_threads(1)
+
+
 def test_cv_euclidean_is_unbiased_without_signal():
     X, labels = make_data(n_cond=4, k=20, C=10, T=4, shift=0.0, extra=())
     d = eeg_rdm(X, labels, method="cv_euclidean").data

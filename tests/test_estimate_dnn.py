@@ -102,3 +102,125 @@ def test_rdm_estimate_validation():
     if not torch.cuda.is_available():
         with pytest.raises(ValueError, match="CUDA is not available"):
             estimate_rdms(10, 5, device="cuda")
+
+
+# ------------------------------------------------ issue 17 options: time-resolved RDMs, reduction
+def _video_folder(folder, n=30, clips=3, times=None, dims=(40, 900), seed=3):
+    """Per-stimulus files with layers [1, clips, (times,) d] (planted: clip c adds c to every value)."""
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True)
+    lead = (1, clips) if times is None else (1, clips, times)
+    shift = np.arange(clips).reshape((1, clips) + (1,) * (len(lead) - 1))
+    for i in range(n):
+        np.savez(folder / f"stim_{i:03d}.npz",
+                 **{f"l{d}": (rng.normal(size=lead + (d,)) + shift).astype(np.float32) for d in dims})
+    return folder
+
+
+def _counting_opens(monkeypatch):
+    from rdm_widgets import _npy as npy_mod
+
+    opened = []
+    real = npy_mod.open_npz
+
+    def counting(path, *a, **k):
+        opened.append(path.stem)
+        return real(path, *a, **k)
+
+    monkeypatch.setattr(npy_mod, "open_npz", counting)
+    return opened
+
+
+OPTION_CASES = {
+    "clip": dict(multi_timepoint_rdms="clip"),
+    "all_timepoints": dict(multi_timepoint_rdms="all_timepoints"),
+    "pca": dict(dim_reduction="pca", n_samples_estim=12, random_state=4),
+    "srp": dict(dim_reduction="srp", n_components=64),
+    "clip+pca": dict(multi_timepoint_rdms="clip", dim_reduction="pca", n_components=5, n_samples_estim=20),
+    "clip+srp": dict(multi_timepoint_rdms="clip", dim_reduction="srp", n_components=64, random_state=2),
+    "srp_before_pca, max_dim_allowed": dict(dim_reduction="pca", srp_before_pca=True, max_dim_allowed=100,
+                                            n_samples_estim=10),
+}
+
+
+@pytest.mark.parametrize("case", list(OPTION_CASES))
+def test_option_work_counts_equal_a_real_run(case, tmp_path, monkeypatch):
+    """Time points, reduced widths, files opened (the PCA sample's included) as the run does them."""
+    opts = OPTION_CASES[case]
+    times = 4 if opts.get("multi_timepoint_rdms") == "all_timepoints" else None
+    if "multi_timepoint_rdms" in opts:
+        folder = _video_folder(tmp_path / "f", times=times)
+    else:
+        folder = _per_stimulus_folder(tmp_path / "f", n=30, dims=(40, 900))
+    est = estimate_features(folder, **opts)
+    opened = _counting_opens(monkeypatch)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        rdms = RDMCreator().compute_rdms(folder, **opts)
+    assert est.work["file_reads"] == len(opened) > 0
+    assert est.work["layers"] == len(rdms) and est.work["stimuli"] == 30
+    n_rdms = sum(getattr(r, "times", [0]).__len__() for r in rdms.values())
+    assert est.work["pairs"] == n_rdms * 30 * 29 // 2
+    if "multi_timepoint_rdms" in opts:
+        assert est.work["time_points"] == [r.data.shape[2] for r in rdms.values()] == [3 * (times or 1)] * 2
+        first = next(iter(rdms.values()))
+        assert est.work["result_bytes"] == first.data.nbytes == 30 * 30 * 8 * 3 * (times or 1)   # (N, N, T) float64
+    if "dim_reduction" in opts:
+        widths = [r.meta["dim_reduction"]["n_components"] for r in rdms.values()]
+        assert est.work["reduced_dims"] == widths
+        assert 900 not in widths                                          # the wide layer is reduced...
+        assert 40 in widths or opts["dim_reduction"] == "pca" and "max_dim_allowed" not in opts  # ...never inflated
+        assert est.work["flops"] == sum(2 * 30 ** 2 * w * r.data.shape[-1] if r.data.ndim == 3 else 2 * 30 ** 2 * w
+                                        for w, r in zip(widths, rdms.values()))
+        # the PCA sample's files are opened a second time (SRP reads nothing to fit; the
+        # time-resolved run reads each layer's sample before it fits, whatever the method)
+        sampled = est.work["sample_reads"]
+        assert (sampled > 0) == (opts["dim_reduction"] == "pca" or "multi_timepoint_rdms" in opts)
+        assert len(opened) - len(set(opened)) >= sampled
+    assert est.seconds > 0 and est.peak_bytes > 0
+
+
+def test_option_estimates_validate_like_the_run(tmp_path):
+    folder = _video_folder(tmp_path / "v")
+    plain = _per_stimulus_folder(tmp_path / "p", n=30, dims=(40, 900))
+    bad = [
+        (folder, dict(multi_timepoint_rdms="clips")),                                  # Did you mean 'clip'?
+        (folder, dict(multi_timepoint_rdms="clip", pooling="mean")),                   # pooling would pool the clips
+        (plain, dict(multi_timepoint_rdms="all_timepoints")),                           # [1, d] has no clip axes
+        (plain, dict(dim_reduction="pcaa")),
+        (plain, dict(dim_reduction="srp", srp_before_pca=True)),
+        (plain, dict(dim_reduction="pca", n_components=50, n_samples_estim=20)),      # > sample size - 1
+        (folder, dict(multi_timepoint_rdms="clip", dim_reduction="pca", n_components=80, n_samples_estim=40)),
+        (plain, dict(dim_reduction="srp", n_components=0)),
+    ]
+    for source, opts in bad:
+        with pytest.raises((ValueError, TypeError)) as run_err:
+            RDMCreator().compute_rdms(source, **opts)
+        with pytest.raises(type(run_err.value)) as est_err:
+            estimate_features(source, **opts)
+        assert str(est_err.value) == str(run_err.value), opts
+    with pytest.raises(ValueError, match="Did you mean 'srp'"):
+        estimate_rdms(100, 5000, dim_reduction="sr")
+    with pytest.raises(ValueError, match="n_times"):
+        estimate_rdms(100, 50, multi_timepoint_rdms="clip", n_times=0)
+
+
+def test_option_estimates_from_sizes_scale_with_time_points_and_reduced_width():
+    base = estimate_rdms(200, 512)
+    timed = estimate_rdms(200, 512, multi_timepoint_rdms="all_timepoints", n_times=16)
+    assert timed.work["flops"] == 16 * base.work["flops"] and timed.work["time_points"] == [16]
+    assert timed.work["result_bytes"] == 16 * 200 ** 2 * 8 and timed.disk_bytes > 16 * 200 ** 2 * 8
+    assert timed.peak_bytes > base.peak_bytes + 16 * 200 ** 2 * 8 - 1
+    from rdm_widgets.reduction import jl_min_dim
+
+    k = jl_min_dim(200, 0.1)
+    srp = estimate_rdms(200, [50_000, 512], dim_reduction="srp")
+    assert srp.work["reduced_dims"] == [k, 512] and srp.work["sample_reads"] == 0       # never inflated
+    assert srp.work["flops"] == 2 * 200 ** 2 * (k + 512)
+    pca = estimate_rdms(200, 50_000, dim_reduction="pca", n_files=200, n_samples_estim=30)
+    assert pca.work["reduced_dims"] == [29] and pca.work["sample_reads"] == 30
+    assert pca.work["file_reads"] == 200 + 30
+    kept = estimate_rdms(200, 50_000, dim_reduction="srp", max_dim_allowed=60_000)
+    assert kept.work["reduced_dims"] == [50_000] and kept.work["flops"] == estimate_rdms(200, 50_000).work["flops"]
+    # the PCA fit holds its sample (m x D) and the projection: more memory than the reduced run alone
+    assert pca.peak_bytes > 30 * 50_000 * 4

@@ -75,3 +75,39 @@ def test_tiled_estimate_grows_with_the_sizes():
     # once a staging read is full, only the run's list of tiles grows with N (bounded by the tile)
     big, bigger = estimate_tiled(200_000, 100, tile_size=256), estimate_tiled(400_000, 100, tile_size=256)
     assert bigger.peak_bytes - big.peak_bytes == 100 * (bigger.work["tiles"] - big.work["tiles"])
+
+
+# ------------------------------------------------------------------ issue 17: the layer's reduction
+@pytest.mark.parametrize("opts", [dict(dim_reduction="srp", n_components=24, random_state=3),
+                                  dict(dim_reduction="pca", n_samples_estim=40, random_state=1),
+                                  dict(dim_reduction="pca", srp_before_pca=True, n_samples_estim=30),
+                                  dict(dim_reduction="srp", max_dim_allowed=100)])
+def test_reduced_estimate_counts_what_the_run_does(tmp_path, opts):
+    import numpy as np
+
+    # full rank (PCA's 'auto' size is then the plan's: sample size - 1), wide enough to be reduced
+    x = np.random.default_rng(5).standard_normal((300, 300)).astype(np.float32)
+    store = tiled_rdm(x, tmp_path / "r", tile_size=64, **opts)
+    est = estimate_tiled(len(x), x.shape[1], tile_size=64, **opts)
+    meta = store.meta["dim_reduction"]
+    # the tiles run over the reduced width the run's reducer gave (never wider than D)
+    assert est.work["reduced_dim"] == store.meta["feature_dim"] == meta["n_components"] <= x.shape[1]
+    assert est.work["tiles"] == store.tiles_done[1]
+    assert est.work["flops"] == estimate_tiled(len(x), meta["n_components"], tile_size=64).work["flops"]
+    # PCA is fitted on its seeded sample (its size recorded by the run); SRP reads no rows to fit
+    assert est.work["sampled_rows"] == (meta["n_samples"] if meta["method"] == "pca" else 0)
+    assert est.seconds > 0 and est.peak_bytes > 0
+
+
+def test_reduced_estimate_validates_like_the_run(tmp_path):
+    import numpy as np
+
+    x = np.random.default_rng(0).standard_normal((50, 400)).astype(np.float32)
+    for opts in (dict(dim_reduction="pcaa"), dict(dim_reduction="srp", srp_before_pca=True),
+                 dict(dim_reduction="pca", n_components=60), dict(dim_reduction="srp", eps=1.5),
+                 dict(dim_reduction="pca", n_samples_estim=1)):
+        with pytest.raises((ValueError, TypeError)) as run_err:
+            tiled_rdm(x, tmp_path / "s", tile_size=16, **opts)
+        with pytest.raises(type(run_err.value)) as est_err:
+            estimate_tiled(50, 400, tile_size=16, **opts)
+        assert str(est_err.value).replace("'layer'", "L") == str(run_err.value).replace("'features'", "L"), opts

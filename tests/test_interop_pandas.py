@@ -83,7 +83,12 @@ def test_rsa_table_frame_equals_rows_and_csv(tmp_path):
     model = {"a": LayerRDM(evc.rdms[0], evc.stimuli, "a"), "b": LayerRDM(evc.rdms[1], evc.stimuli, "b")}
     table = model_brain_table(model, {"EVC": evc}, n_permutations=10)
     df = table.to_frame()
-    assert df.to_dict("records") == table.rows
+    records = df.to_dict("records")
+    assert len(records) == len(table.rows)
+    for rec, row in zip(records, table.rows):              # NaN (e.g. no bootstrap CI) equals NaN
+        assert list(rec) == list(row)
+        assert all(a == b or (isinstance(a, float) and isinstance(b, float) and np.isnan(a) and np.isnan(b))
+                   for a, b in zip(rec.values(), row.values())), (rec, row)
     back = pd.read_csv(io.StringIO(table.to_csv(tmp_path / "t.csv")))
     np.testing.assert_array_equal(back["r"].to_numpy(), df["r"].to_numpy())       # floats round-trip
     assert (tmp_path / "t.csv").is_file()

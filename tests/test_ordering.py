@@ -85,3 +85,23 @@ def test_read_category_labels_of_bundled_minilm():
     assert len(labels) == 20 and labels["sent_01"] == "animal"
     assert len(set(labels.values())) == 4
     assert read_category_labels(demo_path("mobilenetv2")) == {}
+
+
+def test_clustering_linkage_is_scipys_and_gives_the_cluster_order():
+    from scipy.cluster.hierarchy import leaves_list, linkage, optimal_leaf_ordering
+    from scipy.spatial.distance import pdist, squareform
+
+    from rdm_widgets.ordering import clustering_linkage, order_by_clustering
+
+    x = np.random.default_rng(2).normal(size=(11, 4))
+    m = squareform(pdist(x))
+    for method in ("average", "complete", "single", "weighted"):
+        c = pdist(x)
+        np.testing.assert_allclose(clustering_linkage(m, method), optimal_leaf_ordering(linkage(c, method), c))
+        np.testing.assert_array_equal(leaves_list(clustering_linkage(m, method, optimal=False)),
+                                      leaves_list(linkage(c, method)))
+        np.testing.assert_array_equal(order_by_clustering(m, method), leaves_list(clustering_linkage(m, method)))
+    with pytest.raises(ValueError, match="Invalid value for 'method': 'ward'"):
+        clustering_linkage(m, "ward")
+    with pytest.raises(ValueError, match="at least 2"):
+        clustering_linkage(np.zeros((1, 1)))

@@ -258,3 +258,270 @@ def test_rsa_timecourse_figure_marks_significant_times():
     np.testing.assert_allclose(fig.data[1].x, t[p < 0.05])
     assert fig.layout.yaxis.title.text == "pearson r"
     assert any(s.x0 == 0.3 for s in fig.layout.shapes)
+
+
+# ---------------------------------------------------------------------- bands, clusters, groups
+def test_timecourse_band_and_significant_mask():
+    from rdm_widgets.plotting import mask_spans
+
+    t = np.linspace(0.0, 0.9, 10)                 # 0.1 s steps
+    y = np.sin(t)
+    lo, hi = y - 0.1, y + 0.2
+    mask = np.zeros(10, bool)
+    mask[[2, 3, 4, 8]] = True
+    fig = timecourse_figure(t, {"m": y}, chance=0.0, band={"m": (lo, hi)}, significant=mask)
+    band, line = fig.data[0], fig.data[1]
+    assert band.name == "m band" and band.fill == "toself" and line.name == "m"
+    np.testing.assert_allclose(band.x, np.concatenate([t, t[::-1]]))
+    np.testing.assert_allclose(band.y, np.concatenate([hi, lo[::-1]]))
+    np.testing.assert_allclose(line.y, y)
+    rects = [s for s in fig.layout.shapes if s.type == "rect"]
+    # a span per run of True, half a sample either side of its first and last sample
+    want = [(t[2] - 0.05, t[4] + 0.05), (t[8] - 0.05, t[8] + 0.05)]
+    assert [(r.x0, r.x1) for r in rects] == [pytest.approx(w) for w in want]
+    assert [tuple(s[:2]) for s in fig.layout.meta["spans"]] == [pytest.approx(w) for w in want]
+    # the runs equal a plain loop over the mask
+    runs, start = [], None
+    for i, m in enumerate(list(mask) + [False]):
+        if m and start is None:
+            start = i
+        if not m and start is not None:
+            runs.append((start, i - 1))
+            start = None
+    assert [(a, b) for a, b, _ in mask_spans(np.arange(10.0), mask)] == [(a - 0.5, b + 0.5) for a, b in runs]
+    bars = [tr for tr in fig.data if tr.name.startswith("cluster")]
+    assert len(bars) == 2 and "significant" in bars[0].hovertemplate
+    with pytest.raises(ValueError, match=r"mask has shape \(3,\); expected \(10,\)"):
+        timecourse_figure(t, y, significant=np.ones(3, bool))
+    with pytest.raises(ValueError, match="'band' names"):
+        timecourse_figure(t, {"m": y}, band={"x": (lo, hi)})
+
+
+def test_timecourse_spans_with_p_in_hover():
+    t = np.linspace(-0.1, 0.5, 7)
+    fig = timecourse_figure(t, np.cos(t), significant=[(0.1, 0.3, 0.004), (0.4, 0.5)])
+    rects = [s for s in fig.layout.shapes if s.type == "rect"]
+    assert [(r.x0, r.x1) for r in rects] == [(0.1, 0.3), (0.4, 0.5)]
+    bars = [tr for tr in fig.data if tr.name.startswith("cluster")]
+    assert "p = 0.004" in bars[0].hovertemplate and "0.100–0.300 s" in bars[0].hovertemplate
+    assert len(timecourse_figure(t, np.cos(t), significant=[]).layout.shapes) == 0
+
+
+def _fake_group(n_subjects=5, seed=0):
+    from dataclasses import dataclass
+
+    @dataclass(frozen=True)
+    class FakeTest:
+        def spans(self, alpha=0.05):
+            return [(0.2, 0.35, 0.01)] if alpha >= 0.01 else []
+
+    rng = np.random.default_rng(seed)
+    times = np.linspace(-0.1, 0.6, 15)
+    values = 0.5 + 0.1 * np.exp(-((times - 0.3) / 0.1) ** 2) + 0.02 * rng.normal(size=(n_subjects, 15))
+
+    @dataclass(frozen=True)
+    class FakeGroup:
+        times: np.ndarray
+        values: np.ndarray
+        subjects: list
+        mean: np.ndarray
+        sem: np.ndarray
+        chance: float
+        label: str
+        test: object
+
+    return FakeGroup(times, values, [f"S{i}" for i in range(n_subjects)], values.mean(0),
+                     values.std(0, ddof=1) / np.sqrt(n_subjects), 0.5, "decoding accuracy", FakeTest())
+
+
+def test_group_timecourse_figure():
+    from rdm_widgets.plotting import group_timecourse_figure
+
+    g = _fake_group()
+    fig = group_timecourse_figure(g, show_subjects=True)
+    band, line = fig.data[0], fig.data[1]
+    np.testing.assert_allclose(line.y, g.mean)
+    np.testing.assert_allclose(band.y, np.concatenate([g.mean + g.sem, (g.mean - g.sem)[::-1]]))
+    assert line.name == "mean decoding accuracy" and fig.layout.yaxis.title.text == "decoding accuracy"
+    assert any(s.type == "line" and s.y0 == s.y1 == 0.5 for s in fig.layout.shapes)      # chance
+    rects = [s for s in fig.layout.shapes if s.type == "rect"]
+    assert [(r.x0, r.x1) for r in rects] == [(0.2, 0.35)]
+    assert fig.layout.meta["n_subjects"] == 5 and "n = 5" in fig.layout.title.text
+    subjects = [tr for tr in fig.data if tr.name in g.subjects]
+    assert len(subjects) == 5
+    np.testing.assert_allclose(subjects[2].y, g.values[2])
+    # stricter alpha: nothing shaded
+    assert not [s for s in group_timecourse_figure(g, alpha=0.001).layout.shapes if s.type == "rect"]
+
+
+def test_rsa_timecourse_figure_shades_clusters():
+    from rdm_widgets.model_rsa import TimecourseTest
+
+    t = np.linspace(0, 0.9, 10)
+    test = TimecourseTest(r=np.sin(t), p=np.ones(10), p_fdr=np.ones(10), times=t, method="pearson",
+                          n_permutations=99, n_conditions=8)
+    mask = (t > 0.25) & (t < 0.55)
+    fig = rsa_timecourse_figure({"conv": test, "fc": test}, clusters={"fc": mask})
+    rects = [s for s in fig.layout.shapes if s.type == "rect"]
+    assert len(rects) == 1 and (rects[0].x0, rects[0].x1) == pytest.approx((0.25, 0.55))
+    assert fig.layout.meta["spans"]["fc"][0][:2] == pytest.approx([0.25, 0.55])
+    assert [tr.name for tr in fig.data][:2] == ["conv", "fc"]
+    with pytest.raises(ValueError, match="'clusters' layers"):
+        rsa_timecourse_figure({"conv": test}, clusters={"x": mask})
+
+
+def test_model_comparison_bootstrap_ci_and_pairwise_brackets():
+    tab = _table()
+    rows = [dict(r) for r in tab.rows]
+    for i, r in enumerate(rows):                        # CIs on the EVC rows only
+        if r["brain"] == "EVC":
+            r["ci_low"], r["ci_high"] = r["r"] - 0.05 - 0.01 * i, r["r"] + 0.1
+        else:
+            r["ci_low"] = r["ci_high"] = float("nan")
+    from dataclasses import replace
+
+    tab_ci = replace(tab, rows=rows)
+    pairs = [{"model_a": "net/good", "model_b": "net/noise", "p_corrected": 0.0004, "brain": "EVC"},
+             {"model_a": "net/good", "model_b": "other", "p_corrected": 0.5}]
+    fig = model_comparison_figure(tab_ci, pairwise=pairs)
+    bars = [tr for tr in fig.data if tr.type == "bar"]
+    evc_net = tab_ci.select(brain="EVC", model="net")
+    np.testing.assert_allclose(bars[0].error_y.array, [r["ci_high"] - r["r"] for r in evc_net])
+    np.testing.assert_allclose(bars[0].error_y.arrayminus, [r["r"] - r["ci_low"] for r in evc_net])
+    assert bars[0].error_y.symmetric is False
+    # rows without a CI keep the SEM
+    one_net = tab_ci.select(brain="one", model="net")
+    np.testing.assert_allclose(bars[2].error_y.array, [r["r_sem"] if np.isfinite(r["r_sem"]) else 0 for r in one_net])
+    assert fig.layout.meta["error"] == "bootstrap CI" and "bootstrap CI" in fig.layout.title.text
+    # one bracket (the significant pair) over the two bars of model 'net' in the EVC panel
+    assert fig.layout.meta["pairwise"] == [["EVC", "net · good", "net · noise", 0.0004]]
+    lines = [s for s in fig.layout.shapes if s.type == "line" and s.xref == "x"]
+    assert len(lines) == 3
+    # bars of 2 models per category, bargap 0.2: 'net' is slot 0 of 2 (centre at index - 0.2)
+    assert sorted({s.x0 for s in lines}) == pytest.approx([0 - 0.2, 1 - 0.2])
+    marks = [a for a in fig.layout.annotations if a.text == "***"]
+    assert len(marks) == 1 and "p corrected = 0.0004" in marks[0].hovertext
+    with pytest.raises(ValueError, match="names no two bars"):
+        model_comparison_figure(tab, pairwise=[{"model_a": "x", "model_b": "net/good", "p_corrected": 0.01}])
+    with pytest.raises(ValueError, match="needs keys"):
+        model_comparison_figure(tab, pairwise=[{"model_a": "net/good"}])
+    # without CIs: unchanged (SEM, symmetric)
+    assert model_comparison_figure(tab).layout.meta["error"] == "SEM"
+
+
+# ---------------------------------------------------------------------- MDS and dendrogram
+def test_mds_figure_names_categories_and_images(tmp_path):
+    from rdm_widgets.embedding import mds
+    from rdm_widgets.plotting import mds_figure
+
+    s = load_rdm_stack(demo_path("fmri_it"))
+    names = [f"image_{i:02d}" for i in range(1, 79)]
+    rdm = LayerRDM(s.mean(0)[:12, :12], names[:12], "IT")
+    cats = ["a" if i % 2 else "b" for i in range(12)]
+    fig = mds_figure(rdm, images=demo_path("images"), categories=cats, selected="image_03")
+    e = mds(rdm)
+    pts = [tr for tr in fig.data if tr.mode == "markers"]
+    assert [tr.name for tr in pts] == ["b", "a"]
+    idx_b = [i for i in range(12) if cats[i] == "b"]
+    np.testing.assert_allclose(np.c_[pts[0].x, pts[0].y], e.coords[idx_b])
+    assert list(pts[0].customdata) == [names[i] for i in idx_b] and "%{customdata}" in pts[0].hovertemplate
+    # a thumbnail at each point, plus the selected image in the corner
+    thumbs = [im for im in fig.layout.images if not im.name.startswith("selected")]
+    assert [im.name for im in thumbs] == names[:12]
+    assert (thumbs[4].x, thumbs[4].y) == pytest.approx(tuple(e.coords[4]))
+    assert thumbs[0].source.startswith("data:image/")
+    assert [im.name for im in fig.layout.images if im.name.startswith("selected")] == ["selected: image_03"]
+    assert fig.layout.meta["selected"] == "image_03" and fig.layout.yaxis.scaleanchor == "x"
+    assert "classical" in fig.layout.title.text and "%" in fig.layout.xaxis.title.text
+    # coordinates in, a folder with only some images: images only for those
+    (tmp_path / "p1.png").write_bytes((demo_path("images") / "image_01.jpg").read_bytes())
+    fig = mds_figure(np.array([[0, 0], [1, 0], [0, 2.0]]), names=["p0", "p1", "p2"], images=tmp_path)
+    assert fig.layout.meta["with_images"] == ["p1"] and len(fig.layout.images) == 1
+    assert not fig.layout.showlegend
+    with pytest.raises(ValueError, match="'selected'"):
+        mds_figure(rdm, selected="nope")
+    with pytest.raises(ValueError, match="3 names for 2 points"):
+        mds_figure(np.zeros((2, 2)), names=["a", "b", "c"])
+    json.dumps(figure_mime_bundle(fig))
+
+
+def test_dendrogram_leaf_order_equals_order_by_clustering():
+    from scipy.cluster.hierarchy import dendrogram, linkage, optimal_leaf_ordering
+
+    from rdm_widgets.ordering import order_by_clustering
+    from rdm_widgets.plotting import dendrogram_figure
+
+    m = _rdm(14, seed=6)
+    names = [f"s{i}" for i in range(14)]
+    for method in ("average", "complete"):
+        fig = dendrogram_figure(LayerRDM(m, names, "L"), method=method)
+        order = order_by_clustering(m, method=method)
+        assert fig.layout.meta["leaves"] == list(order)
+        assert list(fig.layout.xaxis.ticktext) == [names[i] for i in order]
+        # scipy directly on the condensed RDM
+        c = squareform(m, checks=False)
+        ref = dendrogram(optimal_leaf_ordering(linkage(c, method), c), no_plot=True)
+        assert fig.layout.meta["leaves"] == ref["leaves"]
+        ys = np.concatenate([np.asarray([v for v in tr.y if v is not None], float) for tr in fig.data])
+        np.testing.assert_allclose(np.sort(np.unique(ys))[-1], np.max(ref["dcoord"]))
+    assert "L" in fig.layout.title.text
+    with pytest.raises(ValueError, match="Invalid value for 'method'"):
+        dendrogram_figure(m, method="ward")
+
+
+def test_group_timecourse_figure_of_the_cluster_module():
+    from rdm_widgets.cluster import group_timecourse
+    from rdm_widgets.plotting import group_timecourse_figure
+
+    rng = np.random.default_rng(3)
+    t = np.round(np.arange(30) * 0.01, 10)
+    x = 0.5 + 0.02 * rng.normal(size=(10, 30))
+    x[:, 12:20] += 0.05                                      # planted effect at 0.12..0.19 s
+    g = group_timecourse(x, chance=0.5, times=t, n_permutations=512, label="decoding accuracy")
+    fig = group_timecourse_figure(g)
+    spans = g.test.spans(0.05)
+    assert spans, g.test
+    rects = [s for s in fig.layout.shapes if s.type == "rect"]
+    # each of the test's spans (first..last significant sample), half a sample wider
+    assert [(r.x0, r.x1) for r in rects] == [pytest.approx((a - 0.005, b + 0.005)) for a, b, _ in spans]
+    bars = [tr for tr in fig.data if tr.name.startswith("cluster")]
+    assert [f"p = {p:.3g}" in tr.hovertemplate for (_, _, p), tr in zip(spans, bars)] == [True] * len(spans)
+    np.testing.assert_allclose(fig.data[1].y, x.mean(0))
+    sem = x.std(0, ddof=1) / np.sqrt(10)
+    np.testing.assert_allclose(fig.data[0].y, np.concatenate([x.mean(0) + sem, (x.mean(0) - sem)[::-1]]))
+
+
+def test_model_comparison_brackets_from_bootstrap_compare():
+    from rdm_widgets.bootstrap import bootstrap_compare
+    from rdm_widgets.model_rsa import model_brain_table
+    from rdm_widgets.rdm_files import RDMSet
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(12, 3)) + 3.0 * (np.arange(12) % 2)[:, None]
+    names = [f"s{i}" for i in range(12)]
+    subj = RDMSet(np.stack([squareform(pdist(x + 0.5 * rng.normal(size=x.shape))) for _ in range(8)]), names)
+    models = {"good": LayerRDM(squareform(pdist(x)), names), "noise": LayerRDM(_rdm(12, seed=4), names),
+              "half": LayerRDM(squareform(pdist(x + 1.5 * rng.normal(size=x.shape))), names)}
+    tab = model_brain_table(models, {"EVC": subj}, n_permutations=50)
+    pc = bootstrap_compare(models, subj, over="subjects", n_bootstrap=200, random_state=0)
+    fig = model_comparison_figure(tab, pairwise={"EVC": pc})
+    want = [["EVC", f"model · {r['a']}", f"model · {r['b']}", r["p_corrected"]]
+            for r in pc.select("models") if r["p_corrected"] <= 0.05]
+    assert want and sorted(fig.layout.meta["pairwise"]) == sorted(want)
+    # narrow brackets below wide ones: the horizontal bars' widths grow with their height
+    tops = sorted((s.y0, s.x1 - s.x0) for s in fig.layout.shapes if s.type == "line" and s.y0 == s.y1)
+    assert len(tops) == len(want) and [w for _, w in tops] == sorted(w for _, w in tops)
+    assert len([a for a in fig.layout.annotations if a.hovertext and "p corrected" in a.hovertext]) == len(want)
+
+
+def test_mds_figure_tells_an_rdm_from_coordinates():
+    from rdm_widgets.embedding import mds
+    from rdm_widgets.plotting import mds_figure
+
+    d = _rdm(3, seed=1)                                    # a 3 x 3 RDM: embedded
+    fig = mds_figure(d, method="classical")
+    np.testing.assert_allclose(np.c_[fig.data[0].x, fig.data[0].y], mds(d).coords)
+    coords = np.array([[0.0, 1.0, 5.0], [2.0, 0.0, 1.0], [1.0, 3.0, 0.5]])   # 3 points in 3-D: not an RDM
+    fig = mds_figure(coords)
+    np.testing.assert_allclose(np.c_[fig.data[0].x, fig.data[0].y], coords[:, :2])
+    assert fig.layout.meta["stimuli"] == ["0", "1", "2"]

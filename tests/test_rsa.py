@@ -273,3 +273,55 @@ def test_rsatoolbox_method_names_and_noise_ceiling_object(tmp_path):
                                  f"pearson,rdm_widgets,15,{nc.lower!r},{nc.upper!r}"]
     res = compare_rdms(a, b, n_permutations=10, random_state=0)
     assert res.to_csv().splitlines()[1] == f"spearman,{res.r!r},{res.p!r},10"
+
+
+@pytest.mark.parametrize("n", [20, 800])   # pairs: the direct route (<= 500) and the tau-b route
+def test_tau_a_of_a_constant_vector_is_nan_at_every_length(n):
+    """A correlation with a constant vector is undefined for all three methods, at any length
+    (before: tau-a gave 0 up to 500 pairs and NaN above)."""
+    from rdm_widgets._correlations import CORRELATIONS, masked_correlations
+
+    rng = np.random.default_rng(n)
+    y = rng.normal(size=n)
+    const = np.full(n, 2.5)
+    for a, b in [(const, y), (y, const), (const, const)]:
+        assert np.isnan(kendall_tau_a(a, b))
+        for method in ("spearman", "pearson", "kendall_tau_a"):   # one behaviour for all three
+            assert np.isnan(CORRELATIONS[method](a, b[:, None])[0]), method
+            assert np.isnan(masked_correlations(method, a, b[:, None])[0]), method
+    # scipy's tau-b (mne-rsa's choice) is NaN too; a non-constant pair is still exact
+    assert np.isnan(kendalltau(const, y).statistic)
+    x = np.round(y * 3)                                    # ties, not constant
+    np.testing.assert_allclose(kendall_tau_a(x, y), _tau_a_brute(x, y), rtol=1e-10)
+    # a column held constant within a stack gives NaN there and exact values elsewhere
+    Y = np.stack([y, const, -y], axis=1)
+    got = CORRELATIONS["kendall_tau_a"](x, Y)
+    assert np.isnan(got[1])
+    np.testing.assert_allclose(got[[0, 2]], [_tau_a_brute(x, y), _tau_a_brute(x, -y)], rtol=1e-10)
+
+
+@pytest.mark.parametrize("method", ["spearman", "pearson", "kendall_tau_a"])
+def test_leave_one_subject_out_refuses_a_constant_model_as_compare_rdms(method):
+    s, x = _subjects()
+    flat = np.ones((12, 12)) - np.eye(12)
+    with pytest.raises(ValueError, match="constant") as loso_err:
+        leave_one_subject_out(flat, s, method)
+    with pytest.raises(ValueError, match="constant") as cmp_err:
+        compare_rdms(flat, s[0], method)
+    # the same message style: what is constant, then why it is refused
+    assert "is constant; its correlation with any RDM is undefined" in str(loso_err.value)
+    assert "is constant; its correlation with any RDM is undefined" in str(cmp_err.value)
+    with pytest.raises(ValueError, match=r"'model_rdm' \(layer 'flat'\) is constant"):
+        leave_one_subject_out(LayerRDM(flat, layer="flat"), s, method)
+    # a non-constant model still gives the jackknife values
+    model = squareform(pdist(x))
+    got = leave_one_subject_out(model, s, method)
+    iu = np.triu_indices(12, 1)
+    V = s[:, iu[0], iu[1]]
+    if method == "spearman":                               # ranked before averaging (default)
+        V = np.stack([rankdata(v) for v in V])
+    ref = {"spearman": lambda a, b: spearmanr(a, b)[0], "pearson": lambda a, b: pearsonr(a, b)[0],
+           "kendall_tau_a": _tau_a_brute}[method]
+    want = [ref(model[iu], np.delete(V, i, 0).mean(0)) for i in range(6)]
+    np.testing.assert_allclose(got, want, rtol=1e-10)
+    assert np.all(got > 0.3)                               # planted: the model is the subjects' source

@@ -193,3 +193,38 @@ def test_timecourse_test_caution_and_kendall():
     assert "fewer than 6 conditions" in got.caution and "6 condition pairs" in got.caution
     assert got.caution == caution_for(4) and caution_for(6) == ""
     assert got.p.min() >= 1 / 31
+
+
+# ------------------------------------------------------------------------------ bootstrap columns
+def test_table_bootstrap_columns_and_unchanged_permutations():
+    """bootstrap=None: the new keys are NaN/None; with a bootstrap, every other number is the same
+    (its draws do not touch the permutations' generator) and the CI brackets the bootstrap's."""
+    from rdm_widgets.bootstrap import bootstrap_models
+
+    models, subj = _world(seed=5)
+    brain = RDMSet(subj, NAMES, "roi")
+    plain = model_brain_table(models, brain, n_permutations=50, random_state=4)
+    assert COLUMNS[-4:] == ("ci_low", "ci_high", "r_boot_se", "bootstrap")
+    for row in plain.rows:
+        assert math.isnan(row["ci_low"]) and math.isnan(row["ci_high"]) and math.isnan(row["r_boot_se"])
+        assert row["bootstrap"] is None
+    boot = model_brain_table(models, brain, n_permutations=50, random_state=4, bootstrap="subjects", n_bootstrap=80,
+                             ci=0.9)
+    ref = bootstrap_models(models, brain, over="subjects", n_bootstrap=80, ci=0.9, random_state=4)
+    for a, b, lo, hi, se in zip(plain.rows, boot.rows, ref.ci_low, ref.ci_high, ref.se):
+        assert {k: a[k] for k in COLUMNS[:-4]} == {k: b[k] for k in COLUMNS[:-4]}
+        assert (b["ci_low"], b["ci_high"], b["r_boot_se"], b["bootstrap"]) == (lo, hi, se, "subjects")
+        assert b["ci_low"] < b["r"] < b["ci_high"]
+
+
+def test_table_bootstrap_errors():
+    models, subj = _world(seed=6)
+    with pytest.raises(ValueError, match="single subject RDM"):
+        model_brain_table(models, RDMSet(subj[0], NAMES, "one"), n_permutations=0, bootstrap="both")
+    with pytest.raises(ValueError, match="Did you mean 'subjects'"):
+        model_brain_table(models, RDMSet(subj, NAMES), n_permutations=0, bootstrap="subject")
+    with pytest.raises(ValueError, match="tau-a"):
+        model_brain_table(models, RDMSet(subj, NAMES), method="kendall_tau_a", n_permutations=0, bootstrap="both")
+    tab = model_brain_table(models, {"one": RDMSet(subj[0], NAMES), "all": RDMSet(subj, NAMES)}, n_permutations=0,
+                            bootstrap="both", n_bootstrap=20, on_error="skip")
+    assert tab.brains == ["all"] and "single subject RDM" in tab.skipped[0]

@@ -290,3 +290,52 @@ def test_creation_sources_can_change_and_include_uploads(tmp_path):
     assert str(tmp_path) not in str(err.value)
     panel.set_sources([], keep_uploads=False)
     assert panel.folder is None and str(tmp_path) not in panel.status
+
+
+def test_creation_panel_estimate_gets_the_time_and_reduction_options_as_the_run_does(tmp_path):
+    """The estimate is called with the compute function's keyword arguments: the issue-17
+    options only when chosen (an estimate function without them keeps working otherwise)."""
+    root = tmp_path / "root"
+    _per_stimulus_folder(root / "feats", n=6, dims=(4,))
+    calls, runs = [], []
+
+    def fake_estimate(path, **kwargs):
+        calls.append(kwargs)
+        return CostEstimate(1.0, 1000, 1000)
+
+    def compute(feature_path, *, progress, **kwargs):
+        runs.append(kwargs)
+        return {}
+
+    panel = RDMCreationPanel(data_root=root, compute=compute, estimate=fake_estimate)
+    assert set(calls[-1]) == {"distance", "pooling", "device", "chunk_size"}
+    panel.timepoint_dropdown.value = "clip"
+    assert calls[-1]["multi_timepoint_rdms"] == "clip" and calls[-1]["pooling"] is None
+    panel.reduction_dropdown.value = "pca"
+    assert calls[-1]["dim_reduction"] == "pca" and calls[-1]["n_components"] is None   # 0: automatic
+    panel.components_input.value = 3
+    panel.samples_input.value = 5
+    assert calls[-1]["n_components"] == 3 and calls[-1]["n_samples_estim"] == 5
+    panel.run_button.click()
+    assert panel.join(TIMEOUT) and panel.status.startswith("Done")
+    assert runs[-1] == calls[-1]                      # the estimate priced exactly the run's options
+    panel.timepoint_dropdown.value = "none"
+    panel.reduction_dropdown.value = "none"
+    assert set(calls[-1]) == {"distance", "pooling", "device", "chunk_size"}
+
+
+def test_creation_panel_default_estimate_prices_the_options(tmp_path):
+    """The real estimate: the reduction's width and the time points reach estimate_features."""
+    root = tmp_path / "root"
+    folder = root / "video"
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for i in range(12):
+        np.savez(folder / f"s{i:02d}.npz", l=rng.normal(size=(1, 4, 300)).astype(np.float32))
+    panel = RDMCreationPanel(data_root=root, compute=lambda *a, **k: {})
+    plain = panel._cost
+    panel.timepoint_dropdown.value = "clip"
+    assert panel._cost.work["time_points"] == [4] and panel._cost.work["pairs"] == 4 * plain.work["pairs"]
+    panel.reduction_dropdown.value = "srp"
+    panel.components_input.value = 20
+    assert panel._cost.work["reduced_dims"] == [20] and panel.estimate_text.startswith("Estimated: ≈")

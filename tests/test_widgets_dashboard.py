@@ -219,3 +219,181 @@ def test_saved_layer_rdms_in_the_data_folder_are_models_of_the_rsa_tab(tmp_path)
     assert sorted(dash.rsa.models["rdms/alexnet"]) == ["conv1", "fc7"]
     np.testing.assert_array_equal(dash.rsa.models["rdms/alexnet"]["fc7"].matrix, random_rdm(8, seed=1))
     assert "fmri_EVC" in dash.rsa.brains and not any(b.startswith("RDM_") for b in dash.rsa.brains)
+
+
+# ---------------------------------------------------------------------------------------------------
+# time-resolved model RDMs (issue 17) and temporal generalisation (issue 15) in the dashboard
+
+_EEG_CONDITIONS = ["a_imag", "a_real", "b_imag", "b_real"]       # the 'labels' of _synthetic.epochs_file
+
+
+def _time_stack(n, t, seed):
+    d = np.random.default_rng(seed).random((n, n, t))
+    d = (d + d.transpose(1, 0, 2)) / 2
+    d[np.arange(n), np.arange(n)] = 0
+    return d
+
+
+def _fake_time_create(layers, calls=None):
+    """Fake compute returning ``layers`` (LayerRDMs and/or TimeResolvedRDMs) for any options."""
+    def compute(feature_path, *, distance, chunk_size, pooling, device, progress, **options):
+        if calls is not None:
+            calls.append(options)
+        progress(1, 1)
+        return dict(layers)
+    return compute
+
+
+def _spearman_map(model, brain):
+    """Independent reference: Spearman r of the upper triangles, model stimuli matched to the brain's
+    conditions by name, for every (model time, brain time)."""
+    from scipy.stats import spearmanr
+
+    idx = [list(model.conditions).index(c) for c in brain.conditions]
+    iu = np.triu_indices(len(idx), 1)
+    out = np.empty((model.data.shape[2], brain.data.shape[2]))
+    for i in range(out.shape[0]):
+        m = model.data[:, :, i][np.ix_(idx, idx)][iu]
+        for j in range(out.shape[1]):
+            out[i, j] = spearmanr(m, brain.data[:, :, j][iu])[0]
+    return out
+
+
+def test_dashboard_routes_time_resolved_models_to_the_model_time_viewer(tmp_path):
+    from rdm_widgets import LayerRDM
+    from rdm_widgets.eeg import TimeResolvedRDM
+
+    root = tmp_path / "root"
+    _feature_folder(root / "feats")
+    _epochs_file(root / "eeg")
+    # the model's stimuli are the EEG conditions (reversed order, plus one the EEG does not have)
+    names = _EEG_CONDITIONS[::-1] + ["extra"]
+    video = TimeResolvedRDM(_time_stack(5, 3, 0), conditions=names, time_labels=["clip 0", "clip 1", "clip 2"],
+                            layer="block3", meta={"distance": "correlation"})
+    calls = []
+    dash = Dashboard(data_root=root, create_compute=_fake_time_create({"block3": video}, calls),
+                     eeg_compute=_fake_eeg(), initial_run=False)
+    if dash.eeg.label_key != "labels":
+        dash.eeg.label_key = "labels"
+    dash.eeg.run(wait=True)
+    brain = dash.eeg.result
+    assert list(brain.conditions) == _EEG_CONDITIONS
+    dash.creation.timepoint_dropdown.value = "clip"
+    dash.creation.run(wait=True)
+    assert dash.join(TIMEOUT) and dash.creation.status.startswith("Done"), dash.creation.status
+    assert calls == [{"multi_timepoint_rdms": "clip"}]
+    # shown by the model-time viewer; the views that expect (N, N) layer RDMs are left out
+    assert dash.model_time.layout.display is None and dash.viewer.layout.display == "none"
+    assert dash.model_time.result is video and list(dash.model_time.layer_dropdown.options) == ["block3"]
+    assert dash.viewer.rdms == {} and dash.timecourse.model_rdms == {}
+    if dash.rsa is not None:
+        assert not any(name.startswith("feats") for name in dash.rsa.models)
+    # the model time x brain time map against the EEG result, equal to a scipy reference
+    assert dash.model_time.brain is brain
+    np.testing.assert_allclose(dash.model_time.rsa_map, _spearman_map(video, brain), atol=1e-12)
+    dash.model_time.time_index = 2
+    np.testing.assert_allclose(_z(dash.model_time.heatmap), video.data[:, :, 2])
+    # a new EEG result updates the map; an ordinary run brings the ordinary views back
+    dash.eeg.run(wait=True)
+    assert dash.model_time.brain is dash.eeg.result is not brain
+    np.testing.assert_allclose(dash.model_time.rsa_map, _spearman_map(video, dash.eeg.result), atol=1e-12)
+    m = _time_stack(5, 1, 3)[:, :, 0]
+    dash.creation._compute = _fake_time_create({"fc": LayerRDM(m, names, "fc", {"distance": "correlation"})})
+    dash.creation.timepoint_dropdown.value = "none"
+    dash.creation.run(wait=True)
+    assert dash.model_time.layout.display == "none" and dash.viewer.layout.display is None
+    assert list(dash.viewer.rdms) == ["fc"] and list(dash.timecourse.model_rdms) == ["fc"]
+    np.testing.assert_allclose(_z(dash.viewer.heatmap), m)
+    if dash.rsa is not None:
+        assert list(dash.rsa.models[f"{dash.creation.folder_dropdown.label} · correlation"]) == ["fc"]
+
+
+def test_dashboard_splits_a_mixed_result():
+    from rdm_widgets import LayerRDM
+    from rdm_widgets.eeg import TimeResolvedRDM
+    from rdm_widgets.widgets.dashboard import split_time_resolved
+
+    names = [f"s{i}" for i in range(4)]
+    timed = TimeResolvedRDM(_time_stack(4, 2, 1), conditions=names, layer="b")
+    flat = LayerRDM(_time_stack(4, 1, 2)[:, :, 0], names, "a")
+    ordinary, time_resolved = split_time_resolved({"a": flat, "b": timed, "c": flat})
+    assert list(ordinary) == ["a", "c"] and list(time_resolved) == ["b"] and time_resolved["b"] is timed
+    assert split_time_resolved(None) == ({}, {})
+
+
+def test_dashboard_time_resolved_real_core(tmp_path):
+    """Real creator: per-clip RDMs of [1, clips, D] features reach the model-time viewer."""
+    from scipy.spatial.distance import pdist, squareform
+
+    root = tmp_path / "root"
+    folder = root / "video"
+    folder.mkdir(parents=True)
+    x = np.random.default_rng(0).normal(size=(6, 3, 8)).astype(np.float32)
+    for i in range(6):
+        np.savez(folder / f"clip_{i}.npz", frames=x[i][None])
+    dash = Dashboard(data_root=root, initial_run=False, upload=False)
+    dash.creation.timepoint_dropdown.value = "clip"
+    dash.creation.run(wait=True)
+    assert dash.join(TIMEOUT) and dash.creation.status.startswith("Done"), dash.creation.status
+    assert dash.viewer.layout.display == "none" and dash.model_time.layout.display is None
+    res = dash.model_time.result
+    assert res.data.shape == (6, 6, 3)
+    for c in range(3):
+        np.testing.assert_allclose(res.data[:, :, c], squareform(pdist(x[:, c].astype(np.float64), "correlation")),
+                                   atol=1e-5)
+
+
+def _fake_generalization(calls=None):
+    """Fake EEG compute returning a GeneralizationRDM (train x test) with equal time axes."""
+    from rdm_widgets.eeg import GeneralizationRDM
+
+    def compute(eeg, labels, *, progress, times=None, **options):
+        if calls is not None:
+            calls.append(options)
+        progress(1, 1)
+        conds = sorted(set(labels))
+        n, t = len(conds), len(times)
+        d = np.random.default_rng(4).random((n, n, t, t))
+        d = (d + d.transpose(1, 0, 2, 3)) / 2
+        d[np.arange(n), np.arange(n)] = 0
+        return GeneralizationRDM(d, train_times=times, test_times=times, conditions=conds,
+                                 meta={"method": options["method"], "score": "accuracy", "chance": 0.5,
+                                       "generalization": True})
+    return compute
+
+
+def test_dashboard_views_take_the_diagonal_of_a_generalization_result(tmp_path):
+    from rdm_widgets.eeg import GeneralizationRDM, TimeResolvedRDM
+    from rdm_widgets.widgets.dashboard import brain_time_rdm
+
+    root = tmp_path / "root"
+    _feature_folder(root / "feats")
+    _epochs_file(root / "eeg")
+    m = np.random.default_rng(1).random((8, 8))
+    m = (m + m.T) / 2 * (1 - np.eye(8))
+    calls = []
+    dash = Dashboard(data_root=root, create_compute=_fake_create(m, [f"stim_{i + 1:02d}" for i in range(8)]),
+                     eeg_compute=_fake_generalization(calls), initial_run=False, upload=False)
+    dash.eeg.generalization_checkbox.value = True
+    dash.eeg.run(wait=True)
+    assert dash.join(TIMEOUT) and dash.eeg.status.startswith("Done"), dash.eeg.status
+    assert calls and calls[0].get("generalization") is True
+    gen = dash.eeg.generalization_result
+    assert isinstance(gen, GeneralizationRDM)
+    for res in (dash.timecourse.result, dash.model_time.brain):
+        assert isinstance(res, TimeResolvedRDM)
+        t = len(gen.train_times)
+        np.testing.assert_array_equal(res.data, gen.data[:, :, np.arange(t), np.arange(t)])
+        np.testing.assert_array_equal(res.times, gen.train_times)
+    assert "t = " in _title(dash.timecourse.eeg_heatmap)
+    # a GeneralizationRDM set on the panel's result directly is reduced to its diagonal as well
+    dash.eeg.result = gen
+    assert isinstance(dash.timecourse.result, TimeResolvedRDM) and dash.model_time.brain is dash.timecourse.result
+    np.testing.assert_array_equal(dash.timecourse.result.data, gen.diagonal().data)
+    # different train and test times: no diagonal; the views keep what they show
+    shown = dash.timecourse.result
+    other = GeneralizationRDM(gen.data[:, :, :, :3], train_times=gen.train_times, test_times=gen.test_times[:3],
+                              conditions=gen.conditions)
+    assert brain_time_rdm(other) is None
+    dash.eeg.result = other
+    assert dash.timecourse.result is shown

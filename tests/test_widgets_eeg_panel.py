@@ -212,3 +212,56 @@ def test_eeg_panel_messages_have_no_server_paths(tmp_path):
     assert str(tmp_path) not in str(err.value)
     empty = EEGPanel(data_root=tmp_path / "root" / "eeg", compute=_fake_eeg(), estimate=False)
     assert empty.status.startswith("No epoch files") and str(tmp_path) not in empty.status
+
+
+# ------------------------------------------------------------------ temporal generalisation
+def test_generalization_checkbox_runs_the_real_core_and_shows_the_viewer(tmp_path):
+    from rdm_widgets.eeg import GeneralizationRDM, eeg_rdm
+
+    path = _epochs_file(tmp_path / "root")
+    panel = EEGPanel(data_root=tmp_path / "root", estimate=False)
+    panel.label_key = "target"
+    assert "generalization" not in panel.options()
+    assert panel.generalization_viewer.layout.display == "none"
+    panel.generalization_checkbox.value = True
+    assert panel.options()["generalization"] is True
+    panel.decim_input.value = 4
+    panel.run_button.click()
+    assert panel.join(TIMEOUT)
+    assert panel.status.startswith("Done: 2 × 2 RDMs at 5 time points and at 5 × 5 train × test times"), panel.status
+    gen = panel.generalization_result
+    assert isinstance(gen, GeneralizationRDM) and gen.shape == (2, 2, 5, 5)
+    with np.load(path) as z:
+        ref = eeg_rdm(z["eeg"], z["target"], times=z["times"], decim=4, random_state=0, generalization=True)
+    np.testing.assert_array_equal(gen.data, ref.data)
+    # the panel's result stays a time-resolved RDM (the diagonal): the timecourse viewer keeps working
+    np.testing.assert_array_equal(panel.result.data, ref.diagonal().data)
+    assert panel.generalization_viewer.result is gen and panel.generalization_viewer.layout.display is None
+    assert panel.download_generalization.layout.display is None
+    # unticked: an ordinary run hides the viewer again
+    panel.generalization_checkbox.value = False
+    panel.run_button.click()
+    assert panel.join(TIMEOUT)
+    assert panel.generalization_result is None and panel.generalization_viewer.layout.display == "none"
+
+
+def test_generalization_estimate_without_support_still_shows_a_line(tmp_path):
+    _epochs_file(tmp_path / "root")
+    calls = []
+
+    def old_estimate(eeg, labels, *, method, cv, pseudo_trials, n_permutations, random_state,
+                     noise_normalization, decim, window, score, device, times):
+        calls.append(method)
+        return CostEstimate(2.0, 1000, 0)
+
+    def new_estimate(eeg, labels, **options):
+        calls.append(options.get("generalization"))
+        return CostEstimate(20.0 if options.get("generalization") else 2.0, 1000, 0)
+
+    panel = EEGPanel(data_root=tmp_path / "root", compute=lambda *a, **k: None, estimate=old_estimate)
+    panel.generalization_checkbox.value = True
+    assert panel.estimate_text.startswith("Estimated: ≈ 2 s") and "not estimated" in panel.estimate_text
+    panel = EEGPanel(data_root=tmp_path / "root", compute=lambda *a, **k: None, estimate=new_estimate)
+    panel.generalization_checkbox.value = True
+    assert panel.estimate_text.startswith("Estimated: ≈ 20 s") and "not estimated" not in panel.estimate_text
+    assert calls[-1] is True

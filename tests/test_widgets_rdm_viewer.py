@@ -113,3 +113,61 @@ def test_viewer_thumbnails_for_image_stimuli():
     viewer.subset = "image_03 image_07"
     html = viewer.thumbnails.value
     assert html.count("<img") == 2 and html.index("image_03") < html.index("image_07")
+
+
+def test_mds_and_dendrogram_views():
+    """A toggle between the heatmap, the MDS map (images where the stimuli have them) and the dendrogram."""
+    from rdm_widgets.embedding import mds
+    from rdm_widgets.ordering import order_by_clustering
+    from rdm_widgets.rdm import load_rdm_stack
+
+    s = load_rdm_stack(demo_path("fmri_it"))
+    names = [f"image_{i:02d}" for i in range(1, 79)]
+    rdm = LayerRDM(s.mean(0), names, "IT", {"distance": "correlation"})
+    viewer = RDMViewer({"IT": rdm}, image_folder=demo_path("images"))
+    viewer.subset = "1-12"
+    assert viewer.mds_dropdown.layout.display == "none"
+    viewer.view_buttons.value = "MDS"
+    assert viewer.view == "MDS" and viewer.mds_dropdown.layout.display is None
+    fig = _fig(viewer.heatmap)
+    sub = rdm.subset(list(range(12)))
+    want = mds(sub).coords
+    pts = fig["data"][0]
+    from _widget_helpers import _decode
+
+    np.testing.assert_allclose(np.c_[_decode(pts["x"]), _decode(pts["y"])], want, atol=1e-10)
+    assert list(pts["customdata"]) == names[:12]
+    assert len(fig["layout"]["images"]) == 12            # a thumbnail per stimulus
+    assert "stress-1" in fig["layout"]["title"]["text"]
+    # the image of one stimulus, large
+    assert [v for _, v in viewer.selected_dropdown.options][1:] == names[:12]
+    viewer.selected_dropdown.value = "image_05"
+    fig = _fig(viewer.heatmap)
+    assert fig["layout"]["meta"]["selected"] == "image_05"
+    assert any(im["name"] == "selected: image_05" for im in fig["layout"]["images"])
+    # metric MDS, seeded: the core's result
+    viewer.mds_method = "metric"
+    fig = _fig(viewer.heatmap)
+    np.testing.assert_allclose(np.c_[_decode(fig["data"][0]["x"]), _decode(fig["data"][0]["y"])],
+                               mds(sub, 2, "metric", random_state=0).coords, atol=1e-8)
+    # the dendrogram: its leaves are the 'cluster' ordering
+    viewer.view = "dendrogram"
+    fig = _fig(viewer.heatmap)
+    assert fig["layout"]["meta"]["leaves"] == list(order_by_clustering(sub.matrix))
+    assert list(fig["layout"]["xaxis"]["ticktext"]) == [names[i] for i in order_by_clustering(sub.matrix)]
+    # back to the heatmap
+    viewer.view = "heatmap"
+    assert _fig(viewer.heatmap)["data"][0]["type"] == "heatmap"
+
+
+def test_map_views_refuse_too_many_stimuli():
+    from rdm_widgets.widgets.rdm_viewer import VIEWS
+
+    n = VIEWS["dendrogram"] + 1
+    rng = np.random.default_rng(0)
+    rdm = LayerRDM.from_condensed(rng.random(n * (n - 1) // 2), None, "big")
+    viewer = RDMViewer({"big": rdm})
+    viewer.view = "dendrogram"
+    assert f"up to {VIEWS['dendrogram']} stimuli" in viewer.note
+    viewer.subset = "1-50"
+    assert viewer.note == "" and _fig(viewer.heatmap)["layout"]["meta"]["leaves"]

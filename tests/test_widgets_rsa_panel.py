@@ -124,3 +124,78 @@ def test_bundled_panel_opens_on_mobilenet_vs_evc_it():
     fig = _fig(panel.figure)
     assert len([s for s in fig["layout"]["shapes"] if s["type"] == "rect"]) == 2      # two noise ceilings
     assert isinstance(panel.download, DownloadButton) and panel.download.size > 0
+
+
+def test_bootstrap_ci_option_passed_and_drawn():
+    """The "Bootstrap CI" choice goes to a compute function that takes it; the CIs become the error bars."""
+    from dataclasses import replace
+
+    models, subj = _data()
+    calls = []
+
+    def compute(models, brains, *, method, n_permutations, random_state, progress, bootstrap=None):
+        calls.append(bootstrap)
+        table = model_brain_table(models, brains, method=method, n_permutations=n_permutations,
+                                  random_state=random_state)
+        rows = [dict(r, ci_low=r["r"] - 0.1, ci_high=r["r"] + 0.05 * (i + 1), bootstrap=bootstrap)
+                if bootstrap else dict(r, ci_low=float("nan"), ci_high=float("nan"), bootstrap=None)
+                for i, r in enumerate(table.rows)]
+        return replace(table, rows=rows)
+
+    panel = RSAPanel(models={"net": models}, brains={"roi": RDMSet(subj, NAMES, "roi")}, compute=compute,
+                     n_permutations=50)
+    assert not panel.bootstrap_dropdown.disabled and panel.bootstrap_dropdown.value is None
+    _run(panel)
+    assert calls == [None]
+    assert _fig(panel.figure)["layout"]["meta"]["error"] == "SEM"
+    panel.bootstrap_dropdown.value = "both"
+    _run(panel)
+    assert calls == [None, "both"]
+    fig = _fig(panel.figure)
+    bar = [t for t in fig["data"] if t["type"] == "bar"][0]
+    from _widget_helpers import _decode
+
+    rows = panel.table.rows
+    np.testing.assert_allclose(_decode(bar["error_y"]["array"]), [r["ci_high"] - r["r"] for r in rows])
+    np.testing.assert_allclose(_decode(bar["error_y"]["arrayminus"]), [r["r"] - r["ci_low"] for r in rows])
+    assert fig["layout"]["meta"]["error"] == "bootstrap CI"
+    assert "bootstrap CI" in panel.table_html.value and "(both)" in panel.table_html.value
+
+
+def test_bootstrap_dropdown_disabled_for_a_compute_without_it():
+    models, subj = _data()
+    seen = []
+
+    def compute(models, brains, *, method, n_permutations, random_state, progress):
+        seen.append(method)
+        return model_brain_table(models, brains, method=method, n_permutations=n_permutations)
+
+    panel = RSAPanel(models={"net": models}, brains={"roi": RDMSet(subj, NAMES, "roi")}, compute=compute,
+                     n_permutations=20)
+    assert panel.bootstrap_dropdown.disabled and "bootstrap" not in panel.options()
+    _run(panel)
+    assert seen == ["spearman"] and panel.table is not None
+    # the default compute function passes the choice on only where the core has the parameter
+    from rdm_widgets.model_rsa import model_brain_table as mbt
+    from rdm_widgets.widgets.rsa_panel import accepts, default_compute
+
+    assert accepts(default_compute, "bootstrap")
+    brains = {"roi": RDMSet(subj, NAMES, "roi")}
+    if not accepts(mbt, "bootstrap"):
+        with pytest.raises(ValueError, match="bootstrap"):
+            default_compute({"net": models}, brains, method="spearman",
+                            n_permutations=0, random_state=0, progress=None, bootstrap="stimuli")
+    else:   # the panel's default gives the core's CIs
+        got = default_compute({"net": models}, brains, method="spearman", n_permutations=0, random_state=0,
+                              progress=None, bootstrap="subjects")
+        want = mbt({"net": models}, brains, method="spearman", n_permutations=0, random_state=0,
+                   bootstrap="subjects")
+        assert [(r["ci_low"], r["ci_high"]) for r in got.rows] == [(r["ci_low"], r["ci_high"]) for r in want.rows]
+        assert all(np.isfinite(r["ci_low"]) for r in got.rows)
+        panel = RSAPanel(models={"net": models}, brains=brains, n_permutations=0)
+        assert not panel.bootstrap_dropdown.disabled
+        panel.bootstrap_dropdown.value = "subjects"
+        _run(panel)
+        assert [(r["ci_low"], r["ci_high"]) for r in panel.table.rows] == \
+            [(r["ci_low"], r["ci_high"]) for r in want.rows]
+        assert _fig(panel.figure)["layout"]["meta"]["error"] == "bootstrap CI"

@@ -197,3 +197,66 @@ def test_rsa_significance_and_caution():
     viewer.model_rdms = {"m": LayerRDM(small.data[:, :, 0], small.conditions, "m")}
     assert "fewer than 6 conditions" in viewer.rsa_note.value
     assert viewer.timecourse.outputs[1]["data"][MIME]["layout"]["yaxis"]["title"]["text"] == "spearman r"
+
+
+# ---------------------------------------------------------------------- several subjects
+def _group_fn(calls):
+    """A stand-in for rdm_widgets.cluster.group_timecourse: the mean timecourses, mean ± SEM, one span."""
+    from types import SimpleNamespace
+
+    def fn(results):
+        calls.append(sorted(results))
+        values = np.stack([np.asarray(r.mean_timecourse(), float) for r in results.values()])
+        times = next(iter(results.values())).times
+        spans = [(float(times[3]), float(times[6]), 0.012)]
+        test = SimpleNamespace(spans=lambda alpha=0.05: spans if alpha >= 0.012 else [])
+        return SimpleNamespace(times=times, values=values, subjects=list(results), mean=values.mean(0),
+                               sem=values.std(0, ddof=1) / np.sqrt(len(values)), chance=0.5,
+                               label="decoding accuracy", test=test)
+    return fn
+
+
+def test_group_of_subjects_mean_sem_and_clusters():
+    subjects = {f"S{i}": _fake_result(n=4, t=10, seed=i) for i in range(3)}
+    calls = []
+    viewer = TimecourseViewer(group=subjects, group_fn=_group_fn(calls))
+    assert calls == [["S0", "S1", "S2"]]                       # the viewer only displays: computed once
+    assert viewer.group_box.layout.display is None
+    fig = _fig(viewer.group_timecourse)
+    means = np.stack([r.mean_timecourse() for r in subjects.values()])
+    line = next(tr for tr in fig["data"] if tr["name"] == "mean decoding accuracy")
+    np.testing.assert_allclose(_decode(line["y"]), means.mean(0))
+    band = _decode(fig["data"][0]["y"])
+    sem = means.std(0, ddof=1) / np.sqrt(3)
+    np.testing.assert_allclose(band[:10], means.mean(0) + sem)
+    rects = [s for s in fig["layout"]["shapes"] if s["type"] == "rect"]
+    t = subjects["S0"].times
+    assert [(r["x0"], r["x1"]) for r in rects] == [pytest.approx((t[3], t[6]))]
+    assert "p = 0.012" in viewer.group_note.value and "3 subjects" in viewer.group_note.value
+    # each subject's lines, and the subject dropdown drives the RDM viewer part
+    assert {tr["name"] for tr in fig["data"]} >= {"S0", "S1", "S2"}
+    assert viewer.subject == "S0" and viewer.result is subjects["S0"]
+    viewer.subject_dropdown.value = "S2"
+    assert viewer.result is subjects["S2"]
+    np.testing.assert_allclose(_z(viewer.eeg_heatmap), subjects["S2"].data[:, :, viewer.time_index])
+    # the time marker of the group figure follows the slider
+    viewer.time_index = 2
+    assert any(s.get("x0") == pytest.approx(t[2]) and s["type"] == "line"
+               for s in _fig(viewer.group_timecourse)["layout"]["shapes"])
+
+
+def test_group_given_as_a_summary_and_errors():
+    subjects = {f"S{i}": _fake_result(n=4, t=10, seed=i) for i in range(2)}
+    summary = _group_fn([])(subjects)
+    viewer = TimecourseViewer(group=summary, group_alpha=0.01)
+    assert viewer.group_summary is summary and viewer.result is None
+    assert viewer.subject_dropdown.layout.display == "none"
+    assert not [s for s in _fig(viewer.group_timecourse)["layout"].get("shapes", []) if s["type"] == "rect"]
+    assert "no cluster with p ≤ 0.01" in viewer.group_note.value
+
+    def failing(results):
+        raise ValueError("subjects have different times")
+    viewer = TimecourseViewer(group=subjects, group_fn=failing)
+    assert viewer.group_summary is None and "different times" in viewer.group_note.value
+    viewer.group = None
+    assert viewer.group_box.layout.display == "none"

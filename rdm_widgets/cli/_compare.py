@@ -24,6 +24,7 @@ _EXAMPLES = """\
   rdm-widgets compare rdms/alexnet brain/fmri_EVC_RDMs.npz --out t.csv --stimuli stimuli.txt
   rdm-widgets compare rdms/alexnet/RDM_fc7.npz behaviour.csv --out t.csv --method kendall_tau_a
   rdm-widgets compare rdms/alexnet brain.mat --variable RDMs --out t.csv --permutations 10000
+  rdm-widgets compare rdms/alexnet brain/fmri_IT_RDMs.npz --out t.csv --bootstrap both --n-bootstrap 2000
 """
 
 
@@ -42,6 +43,13 @@ def add_compare(subparsers) -> None:
                    help=f"stimulus-label permutations per row, 0: none (default: {api_default(f, 'n_permutations')})")
     p.add_argument("--random-state", type=int, metavar="SEED",
                    help=f"seed of the permutations (default: {api_default(f, 'random_state')})")
+    p.add_argument("--bootstrap", choices=("stimuli", "subjects", "both"),
+                   help="bootstrap confidence intervals of r over stimuli, subjects or both (rsatoolbox's "
+                        "definitions; default: none)")
+    p.add_argument("--n-bootstrap", type=int, metavar="N",
+                   help=f"bootstrap samples (default: {api_default(f, 'n_bootstrap')})")
+    p.add_argument("--ci", type=float, metavar="LEVEL",
+                   help=f"confidence level of the intervals (default: {api_default(f, 'ci')})")
     p.add_argument("--stimuli", metavar="FILE",
                    help="stimulus names of a brain file that has none: a text file (one per line) or a JSON list")
     p.add_argument("--variable", metavar="NAME", help="the array of the brain file holding the RDMs, when several")
@@ -80,8 +88,10 @@ def _fmt(value, digits: int = 3) -> str:
 
 def summary(table) -> str:
     """The table as aligned text: brain, model, layer, r, p, p_fdr and the noise ceiling."""
-    head = ("brain", "model", "layer", "r", "p", "p_fdr", "ceiling")
-    rows = [(r["brain"], r["model"], r["layer"], _fmt(r["r"]), _fmt(r["p"], 4), _fmt(r["p_fdr"], 4),
+    head = ("brain", "model", "layer", "r", "ci", "p", "p_fdr", "ceiling")
+    rows = [(r["brain"], r["model"], r["layer"], _fmt(r["r"]),
+             "" if math.isnan(r.get("ci_low", math.nan)) else f"{r['ci_low']:.3f}..{r['ci_high']:.3f}",
+             _fmt(r["p"], 4), _fmt(r["p_fdr"], 4),
              "" if math.isnan(r["noise_lower"]) else f"{r['noise_lower']:.3f}-{r['noise_upper']:.3f}")
             for r in table.rows]
     widths = [max(len(str(x)) for x in col) for col in zip(head, *rows)]
@@ -99,7 +109,8 @@ def run_compare(args) -> int:
         raise FileExistsError(f"{str(out)!r} exists; pass --overwrite to replace it.")
     progress, _ = progress_for(args, "RSA rows", bar=False)
     table = model_brain_table(models, brain, progress=progress,
-                              **api_kwargs(args, ("method", "n_permutations", "random_state")))
+                              **api_kwargs(args, ("method", "n_permutations", "random_state", "bootstrap",
+                                                   "n_bootstrap", "ci")))
     table.to_csv(out, overwrite=args.overwrite)
     print(summary(table))
     print(f"table: {out}")

@@ -26,6 +26,7 @@ _EXAMPLES = """\
   rdm-widgets eeg-rdm sub-01_epochs.npz rdms/sub-01_eeg.npz --labels target --window 4 --decim 4
   rdm-widgets eeg-rdm sub-01-epo.fif rdms/sub-01_eeg.npz --method crossnobis --cv 5
   rdm-widgets eeg-rdm sub-01_epochs.npz out.npz --pseudo-trials 5 --n-permutations 20 --random-state 0
+  rdm-widgets eeg-rdm sub-01_epochs.npz gen.npz --labels target --decim 4 --generalization
 """
 
 
@@ -100,10 +101,14 @@ def read_eeg_input(args) -> tuple:
 def add_eeg_rdm(subparsers) -> None:
     p = add_command(subparsers, "eeg-rdm", "a time-resolved RDM from EEG/MEG epochs", _EXAMPLES,
                     "Time-resolved RDM by cross-validated pairwise decoding (rdm_widgets.eeg_rdm), saved as "
-                    "an .npz (TimeResolvedRDM.save; read it with TimeResolvedRDM.from_file). Prints the file.")
+                    "an .npz (TimeResolvedRDM.save; read it with TimeResolvedRDM.from_file). With "
+                    "--generalization a train x test GeneralizationRDM. Prints the file.")
     add_epochs_arguments(p)
     p.add_argument("out", metavar="OUT", help="output .npz file")
     add_eeg_options(p)
+    p.add_argument("--generalization", action="store_true", default=False,
+                   help="temporal generalisation: train at every time, test at every time; OUT is then a "
+                        "GeneralizationRDM (read it with GeneralizationRDM.from_file; not with --scheduler)")
     p.add_argument("--overwrite", action="store_true", default=False, help="replace an existing OUT")
     add_scheduler(p)
     add_common(p)
@@ -118,6 +123,6 @@ def run_eeg_rdm(args) -> int:
     eeg, labels, times, groups = read_eeg_input(args)
     progress, verbose = progress_for(args, "EEG fits")
     result = eeg_rdm(eeg, labels, times=times, groups=groups, progress=progress, verbose=verbose,
-                     **api_kwargs(args, EEG_OPTIONS + ("client",)))
+                     **api_kwargs(args, EEG_OPTIONS + ("client", "generalization")))
     print(result.save(args.out, overwrite=args.overwrite))
     return EXIT_OK

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from ..estimate import estimate_eeg_rdm, estimate_features, estimate_tiled
 from ._common import EXIT_OK, Formatter, add_command, add_common, api_default, api_kwargs, split_list
+from ._dnn import _add_reduction_options, _reduction_kwargs
 from ._eeg import EEG_OPTIONS, add_eeg_options, add_epochs_arguments, read_eeg_input
 
 __all__ = ["add_estimate", "describe"]
@@ -16,6 +17,7 @@ _EXAMPLES = """\
   rdm-widgets estimate features features/alexnet --distance correlation
   rdm-widgets estimate eeg sub-01_epochs.npz --method lda --decim 2
   rdm-widgets estimate tiled 200000 4096 --tile-size 8192
+  rdm-widgets estimate features features/video --multi-timepoint clip --dim-reduction srp
 """
 
 
@@ -35,6 +37,9 @@ def add_estimate(subparsers) -> None:
     for name in ("distance", "pooling", "device", "dtype"):
         default = api_default(estimate_features, name)
         f.add_argument(f"--{name}", help=f"as for create-rdms (default: {default})")
+    f.add_argument("--multi-timepoint", dest="multi_timepoint_rdms", metavar="{clip,all_timepoints}",
+                   help="as for create-rdms: one RDM per clip / (clip, t)")
+    _add_reduction_options(f, estimate_features)
     add_common(f, progress=False)
     f.set_defaults(run=_run_features)
 
@@ -42,6 +47,8 @@ def add_estimate(subparsers) -> None:
                          argument_default=p.argument_default)
     add_epochs_arguments(e)
     add_eeg_options(e)
+    e.add_argument("--generalization", action="store_true", default=False,
+                   help="the cost of a temporal generalisation run (eeg-rdm --generalization)")
     add_common(e, progress=False)
     e.set_defaults(run=_run_eeg)
 
@@ -53,6 +60,7 @@ def add_estimate(subparsers) -> None:
                    help=f"stimuli per tile side (default: {api_default(estimate_tiled, 'tile_size')})")
     for name in ("distance", "device", "dtype"):
         t.add_argument(f"--{name}", help=f"as for tiled-rdm (default: {api_default(estimate_tiled, name)})")
+    _add_reduction_options(t, estimate_tiled)
     add_common(t, progress=False)
     t.set_defaults(run=_run_tiled)
 
@@ -70,17 +78,20 @@ def describe(est) -> str:
 
 def _run_features(args) -> int:
     print(describe(estimate_features(args.features, **api_kwargs(
-        args, ("distance", "pooling", "layers", "device", "dtype", "chunk_size")))))
+        args, ("distance", "pooling", "layers", "device", "dtype", "chunk_size", "multi_timepoint_rdms")),
+        **_reduction_kwargs(args))))
     return EXIT_OK
 
 
 def _run_eeg(args) -> int:
     eeg, labels, times, groups = read_eeg_input(args)
-    print(describe(estimate_eeg_rdm(eeg, labels, times=times, groups=groups, **api_kwargs(args, EEG_OPTIONS))))
+    kwargs = api_kwargs(args, EEG_OPTIONS + ("generalization",))
+    print(describe(estimate_eeg_rdm(eeg, labels, times=times, groups=groups, **kwargs)))
     return EXIT_OK
 
 
 def _run_tiled(args) -> int:
     print(describe(estimate_tiled(args.n_stimuli, args.feature_dim,
-                                  **api_kwargs(args, ("distance", "tile_size", "device", "dtype")))))
+                                  **api_kwargs(args, ("distance", "tile_size", "device", "dtype")),
+                                  **_reduction_kwargs(args))))
     return EXIT_OK

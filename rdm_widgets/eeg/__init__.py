@@ -20,10 +20,13 @@ Layout: :mod:`._api` (``eeg_rdm``), :mod:`._options` (validated options),
 :mod:`._subjects` (``eeg_rdms``), :mod:`._design` (conditions, folds, pseudo-trials),
 :mod:`._lda` / ``_lda_*`` / :mod:`._linalg` (exact batched LDA), :mod:`._crossval`
 (distances), :mod:`._noise` (noise normalisation), :mod:`._epochs` (files),
-:mod:`._result` (:class:`TimeResolvedRDM`).
+:mod:`._result` (:class:`TimeResolvedRDM`), :mod:`._generalization` (:class:`GeneralizationRDM`),
+:mod:`._gen_run` / :mod:`._gen_kernels` / :mod:`._lda_weights` (temporal generalisation:
+``eeg_rdm(..., generalization=True)``).
 """
 from ._api import eeg_rdm
 from ._design import UnbalancedTrialsWarning
+from ._generalization import GeneralizationRDM
 from ._epochs import Epochs, epochs_input, find_epoch_arrays, is_epochs_file, mne_available, read_epochs
 from ._lda import lda_regime
 from ._methods import METHODS, SCORES, Method
@@ -32,6 +35,6 @@ from ._plan import EEGPlan, plan_eeg_rdm, plan_eeg_sizes
 from ._result import TimeResolvedRDM
 from ._subjects import eeg_rdms
 
-__all__ = ["eeg_rdm", "eeg_rdms", "TimeResolvedRDM", "Epochs", "read_epochs", "find_epoch_arrays",
+__all__ = ["eeg_rdm", "eeg_rdms", "TimeResolvedRDM", "GeneralizationRDM", "Epochs", "read_epochs", "find_epoch_arrays",
            "is_epochs_file", "mne_available", "EEGOptions", "check_eeg_options", "EEGPlan", "plan_eeg_rdm",
            "plan_eeg_sizes", "METHODS", "SCORES", "Method", "lda_regime", "UnbalancedTrialsWarning", "epochs_input"]

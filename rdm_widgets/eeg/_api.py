@@ -21,6 +21,7 @@ from .._version import __version__
 from ._design import UnbalancedTrialsWarning, apply_time_ops, as_float64_epochs, unbalanced_message
 from ._epochs import epochs_input
 from ._distributed import accumulate_on_cluster
+from ._gen_run import generalization_total, run_generalization
 from ._loop import RunPlan, _accumulate, _permutation_inputs, time_blocks, _to_result
 from ._methods import kernel_for
 from ._plan import EEGPlan, plan_eeg_rdm
@@ -32,7 +33,7 @@ __all__ = ["eeg_rdm"]
 def eeg_rdm(eeg, labels=None, *, method="lda", times=None, cv="loo", pseudo_trials=None,
             n_permutations=1, random_state=None, noise_normalization=None, shrinkage="auto",
             score="accuracy", groups=None, window=None, decim=1, device="cpu", progress=None,
-            verbose=False, client=None, picks=None, level=None, balance="first") -> TimeResolvedRDM:
+            verbose=False, client=None, picks=None, level=None, balance="first", generalization=False):
     """Time-resolved RDM from EEG/MEG epochs by cross-validated pairwise decoding.
 
     Default semantics (``method='lda'``, ``cv='loo'``, no options): conditions
@@ -146,11 +147,21 @@ def eeg_rdm(eeg, labels=None, *, method="lda", times=None, cv="loo", pseudo_tria
         trials and LDA's threshold would follow the larger class, so ``False`` raises there.
         ``meta['n_trials_available']``, ``meta['n_trials_used']`` and ``meta['trials_used']``
         (the input indices per condition) record what was used.
+    generalization : bool
+        Temporal generalisation (King & Dehaene 2014): for every fold the classifier trained
+        at time ``t`` (or the training fold's pattern difference, distance methods) is tested on
+        the held-out units at every time ``t'``, with the same folds, units, options and
+        exactness (decisions equal to a scikit-learn train-at-t / test-at-t' loop). Returns a
+        :class:`~rdm_widgets.eeg.GeneralizationRDM` ``(n_cond, n_cond, n_times', n_times')`` whose
+        ``.diagonal()`` equals the result without it. Every method; not with ``client``.
+        ``progress`` then counts ``total * (1 + n_times')`` (the diagonal's fits, then one
+        unit per pair, fold, train and test time).
 
     Returns
     -------
-    TimeResolvedRDM
-        ``.data`` (n_conditions, n_conditions, n_times'), ``.times``,
+    TimeResolvedRDM or GeneralizationRDM
+        (the latter with ``generalization=True``). ``.data`` (n_conditions, n_conditions,
+        n_times'), ``.times``,
         ``.conditions`` (sorted labels) and ``.meta`` (every option, the seed,
         k, trials available and used per condition, chance level, version; for MNE
         input ``ch_names``, ``sfreq``, ``labels_from``, ``picks``).
@@ -183,16 +194,26 @@ def eeg_rdm(eeg, labels=None, *, method="lda", times=None, cv="loo", pseudo_tria
     >>> rdm.shape, rdm.mean_timecourse().argmax()          # doctest: +SKIP
     >>> rdm.at(rdm.time_index(0.3)).plot()                 # doctest: +SKIP
     """
+    if generalization is True and client is not None:
+        raise ValueError("generalization=True does not run on a dask cluster yet: leave client=None (the "
+                         "train x test work runs here, in blocks bounded in memory).")
     check_client(client)            # an unreachable scheduler fails now, before any work
     inp = epochs_input(eeg, labels, times, picks=picks, level=level)
     x_all = as_float64_epochs(inp.eeg)
     plan = plan_eeg_rdm(x_all, inp.labels, method=method, times=inp.times, cv=cv, pseudo_trials=pseudo_trials,
                         n_permutations=n_permutations, random_state=random_state,
                         noise_normalization=noise_normalization, shrinkage=shrinkage, score=score,
-                        groups=groups, window=window, decim=decim, device=device, balance=balance)
+                        groups=groups, window=window, decim=decim, device=device, balance=balance,
+                        generalization=generalization)
+    if plan.options.generalization and client is not None:      # numpy True
+        raise ValueError("generalization=True does not run on a dask cluster yet: leave client=None.")
     if not plan.design.balanced and plan.options.balance is not False:
         warnings.warn(unbalanced_message(plan.design), UnbalancedTrialsWarning, stacklevel=2)
     run = _run_plan(x_all, plan, inp.meta)
+    if plan.options.generalization:
+        with ProgressReporter(generalization_total(run), progress, verbose,
+                              desc=f"eeg_rdm ({run.opts.method}, generalization)") as rep:
+            return run_generalization(run, rep)
     if client is not None:
         with client_scope(client) as resolved:
             acc = accumulate_on_cluster(resolved, run, progress, verbose)

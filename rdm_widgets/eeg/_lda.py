@@ -80,13 +80,20 @@ from ._lda_channel import _avgref_channel_space, _channel_space
 from ._lda_null import _null_space
 from ._linalg import lsqr_decisions, svd_decisions
 
-__all__ = ["NULL_CHUNK", "lda_loo_decisions", "lda_decisions", "lda_regime", "block_pair_times", "bytes_per_pair_time"]
+__all__ = ["NULL_CHUNK", "CHANNEL_CHUNK", "chunk_pair_times", "lda_loo_decisions", "lda_decisions", "lda_regime",
+           "block_pair_times", "bytes_per_pair_time", "loo_block_layout"]
 
 
 _BLOCK_BYTES = 256 * 2**20
 # Pair-times per call of the null-space path: ~1-4 MB per (N, k, 3, C) intermediate stays in
 # cache (on the 2-core benchmark machine 24-48 were equally fast, 12 and 64+ 15-50% slower).
 NULL_CHUNK = 32
+# Pair-times per call of the other paths on a CPU. One thread, per pair-time: S001 average
+# reference (k=44, C=64) 184-187 us at 32-64, 254 us at 256 (blocks of ~300 before); full rank
+# (k=40, C=32) 51-55 us from 32 to 256; below 16 the per-call overhead dominates.
+CHANNEL_CHUNK = 48
+# Jobs of fewer pair-times than this many chunks are cut into this many (whatever the threads)
+_SPLIT_BELOW = 2
 # Largest block of the null-space path (pair-times; a multiple of NULL_CHUNK).
 _NULL_BLOCK = 256
 # On a GPU the kernels are launch-bound at CPU block sizes (~300 small launches per call): one
@@ -140,33 +147,49 @@ def _exact_folds(xa, xb, pt, fold, tol, max_bytes=_BLOCK_BYTES):
     return out
 
 
-def _block_decisions(x, k, tol):
-    """Decisions (N, k, 2) for one block of pair-times x (N, 2k, C) = [class a; class b]."""
+def _chunk_decisions(x, k, tol):
+    """Decisions (N, k, 2) for one chunk of pair-times x (N, 2k, C) = [class a; class b]. All a
+    chunk's numbers depend on happens inside it (fast path and exact fallback), so blocks of whole
+    chunks give the same bits however the work is split into blocks and threads."""
     c = x.shape[2]
     xa, xb = x[:, :k], x[:, k:]
     regime = lda_regime(k, c)
     if _use_null_space(k, c):
-        # on a CPU small chunks keep the per-fold working set in cache (measured ~1.5x faster
-        # than 300); on a GPU the whole block is one call
-        chunk = NULL_CHUNK if x.device.type == "cpu" else max(1, x.shape[0])
-        parts = [_null_space(x[s:s + chunk], k, tol) for s in range(0, x.shape[0], chunk)]
-        dec, ok = torch.cat([d for d, _ in parts]), torch.cat([o for _, o in parts])
+        dec, ok = _null_space(x, k, tol)
     elif regime == "rank_deficient":
         dec, ok = _sample_space(xa, xb, tol)
     else:
-        dec = torch.empty(xa.shape[0], k, 2, dtype=xa.dtype, device=xa.device)
-        ok = torch.zeros(xa.shape[0], k, dtype=torch.bool, device=xa.device)
         # average reference: rank C-1, one structural null direction (also covers 2k-3 == C)
         avg = average_referenced(x)
-        for sel, path in ((avg, _avgref_channel_space), (~avg, _channel_space if regime == "full_rank" else None)):
-            idx = sel.nonzero()[:, 0]
-            if path is not None and len(idx):
-                dec[idx], ok[idx] = path(xa[idx], xb[idx], tol)
-        # else 2k-3 == C without average reference: fold rank C-1, pair rank C: exact path
+        if bool(avg.all()):
+            dec, ok = _avgref_channel_space(xa, xb, tol)
+        elif regime == "full_rank" and not bool(avg.any()):
+            dec, ok = _channel_space(xa, xb, tol)
+        else:   # mixed chunk, or 2k-3 == C without average reference (exact path)
+            dec = torch.empty(xa.shape[0], k, 2, dtype=xa.dtype, device=xa.device)
+            ok = torch.zeros(xa.shape[0], k, dtype=torch.bool, device=xa.device)
+            for sel, path in ((avg, _avgref_channel_space), (~avg, _channel_space if regime == "full_rank" else None)):
+                idx = sel.nonzero()[:, 0]
+                if path is not None and len(idx):
+                    dec[idx], ok[idx] = path(xa[idx], xb[idx], tol)
     bad = (~ok).nonzero()
     if len(bad):
         dec[bad[:, 0], bad[:, 1]] = _exact_folds(xa, xb, bad[:, 0], bad[:, 1], tol)
     return dec
+
+
+def chunk_pair_times(k: int, c: int, device="cpu") -> int:
+    """Pair-times per kernel call on a CPU (:data:`NULL_CHUNK` for the null-space path, else
+    :data:`CHANNEL_CHUNK`); 0 on a GPU, where a block is one call."""
+    if torch.device(device).type != "cpu":
+        return 0
+    return NULL_CHUNK if _use_null_space(k, c) else CHANNEL_CHUNK
+
+
+def _block_decisions(x, k, tol, chunk=None):
+    """Decisions (N, k, 2) for one block of pair-times x (N, 2k, C), chunk by chunk."""
+    chunk = chunk or chunk_pair_times(k, x.shape[2], x.device) or max(1, x.shape[0])
+    return torch.cat([_chunk_decisions(x[s:s + chunk], k, tol) for s in range(0, x.shape[0], chunk)])
 
 
 def lda_regime(n_units: int, n_channels: int, average_reference: bool = False) -> str:
@@ -222,11 +245,44 @@ def block_pair_times(k: int, c: int, device="cpu") -> int:
     if torch.device(device).type != "cpu":
         return max(1, int(_CUDA_BLOCK_BYTES // bytes_per_pair_time(k, c, device)))
     step = max(1, int(_BLOCK_BYTES // bytes_per_pair_time(k, c)))
+    chunk = chunk_pair_times(k, c)
     if _use_null_space(k, c):
-        # blocks of whole chunks: chunk boundaries (and so every rounding) do not depend on the
-        # block size; several blocks let the threads share the work
-        step = max(NULL_CHUNK, min(step, _NULL_BLOCK) // NULL_CHUNK * NULL_CHUNK)
-    return step
+        step = max(chunk, min(step, _NULL_BLOCK))
+    # blocks of whole chunks: chunk boundaries (and so every rounding) do not depend on the
+    # block size; several blocks let the threads share the work. (A memory budget below one
+    # chunk gives blocks of that size, each one chunk.)
+    return step // chunk * chunk if step >= chunk else step
+
+
+def loo_block_layout(total: int, k: int, c: int, device="cpu", threads=None) -> tuple:
+    """How :func:`lda_loo_decisions` cuts ``total`` pair-times into blocks (one per thread call)
+    and chunks (one call of the solver inside a block); the cost estimate reads it from here.
+
+    Parameters
+    ----------
+    total : int
+        Pair-times of one call (pairs x time points).
+    k, c : int
+        Trials per condition and channels.
+    device : str or torch.device
+    threads : int or None
+        Torch threads of the call (default ``torch.get_num_threads()``).
+
+    Returns
+    -------
+    (step, chunk) : tuple of int
+        Pair-times per block and per chunk (0: a block is one call, as on a GPU).
+    """
+    step = block_pair_times(k, c, device)
+    chunk = chunk_pair_times(k, c, device)
+    if chunk and total < _SPLIT_BELOW * chunk and step >= chunk:
+        # a small job (a dashboard's single time point: 28 pair-times for 8 conditions) in
+        # _SPLIT_BELOW chunks, so that the threads share it; fixed by the data, not the threads
+        chunk = step = -(-total // _SPLIT_BELOW)
+    threads = torch.get_num_threads() if threads is None else threads
+    if chunk and threads > 1:   # at least one block per thread (same chunks, same bits)
+        step = min(step, max(chunk, -(-total // (threads * chunk)) * chunk))
+    return step, chunk
 
 
 def _as_tensor(name, x):
@@ -297,7 +353,7 @@ def lda_loo_decisions(data, pairs=None, *, tol=1e-4, progress=None) -> torch.Ten
     n_pairs = len(pairs)
     total = n_pairs * n_times
     out = torch.empty(n_pairs, n_times, k, 2, dtype=data.dtype, device=data.device)
-    step = block_pair_times(k, n_chan, data.device)
+    step, chunk = loo_block_layout(total, k, n_chan, data.device)
     by_time = data.permute(3, 0, 1, 2)                                  # (T, n_cond, k, C) view
 
     def block(start):
@@ -307,7 +363,7 @@ def lda_loo_decisions(data, pairs=None, *, tol=1e-4, progress=None) -> torch.Ten
         rows = ((t - t_lo)[:, None] * n_cond + pairs[p]).reshape(-1)    # rows of the slices
         xt = by_time[t_lo:t_hi].reshape((t_hi - t_lo) * n_cond, k * n_chan)
         x = xt.index_select(0, rows).view(len(idx), 2 * k, n_chan)     # [cond i; cond j]
-        return p, t, _block_decisions(x, k, tol)
+        return p, t, _block_decisions(x, k, tol, chunk)
 
     # time-major blocks: each reads a few contiguous (n_cond, k, C) time slices
     done = 0

@@ -108,11 +108,14 @@ def run_threaded(fn, starts, device):
     computes alone, and callers combine the results in order, so results do not depend on the
     thread count."""
     starts = list(starts)
-    workers = min(torch.get_num_threads(), len(starts)) if torch.device(device).type == "cpu" else 1
-    if workers <= 1:
+    threads = torch.get_num_threads() if torch.device(device).type == "cpu" else 1
+    if threads <= 1 or not starts:
         for s in starts:
             yield fn(s)
         return
+    # a single call too runs in a worker with one intra-op thread: an OpenMP team of 2 on these
+    # small operations ran a one-block job (1 time point) 2-4x slower than one thread here
+    workers = min(threads, len(starts))
     pool = ThreadPoolExecutor(workers, thread_name_prefix="rdm_widgets-lda")
     try:
         futures = [pool.submit(_block_worker, fn, s) for s in starts]

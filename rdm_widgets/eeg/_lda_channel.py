@@ -74,10 +74,10 @@ def _avgref_channel_space(xa, xb, tol):
 
     ``Q_f + mu v v^T = (Q + gamma 1 1^T) - c r_a r_a^T - c r_b r_b^T - gamma 1 1^T + mu v v^T``
     is a rank-4 update of one base per pair-time (factorised once, in B0-scaled
-    coordinates as the channel path), and ``v = var0 - c (r_a^2 + r_b^2) / n``
-    lies in ``span{var0, r_a^2, r_b^2}``. When rounding leaves tiny channel sums
-    (float32 data), this differs from sklearn's truncated pseudo-inverse only at
-    second order in them (``u`` is an exact eigenvector up to first order).
+    coordinates as the channel path); the base is solved for ``d``, ``B0 1`` and, per fold,
+    ``B0 r_a``, ``B0 r_b`` and ``B0 v`` (``v = var0 - c (r_a^2 + r_b^2) / n``). When rounding
+    leaves tiny channel sums (float32 data), this differs from sklearn's truncated
+    pseudo-inverse only at second order in them (``u`` is an exact eigenvector up to first order).
     """
     n_pt, k, n_chan = xa.shape
     n = 2 * (k - 1)
@@ -90,33 +90,53 @@ def _avgref_channel_space(xa, xb, tol):
     one_q_one = sa.pow(2).sum(1) + sb.pow(2).sum(1)                  # 1^T Q 1 >= 1^T Q_f 1
     ok = ok & (one_q_one[:, None] <= tol**2 / _SAFETY * n * sum_f)
     sc = var0.rsqrt()                                                # B0 (scale-invariant algebra)
-    ras, rbs = ra * sc[:, None], rb * sc[:, None]
     gamma = n * var0.sum(-1) / n_chan**2    # gamma ((B0 1)^T u0)^2 = n, the base's mean eigenvalue
-    base = ras.mT @ ras + rbs.mT @ rbs + gamma[:, None, None] * (sc[:, :, None] * sc[:, None, :])
+    # base = B0 Q B0 + gamma (B0 1)(B0 1)^T as one Gram of the rows [B0 r_a; B0 r_b; sqrt(gamma) B0 1]
+    rows = torch.empty(n_pt, 2 * k + 1, n_chan, dtype=xa.dtype, device=xa.device)
+    ras = torch.mul(ra, sc[:, None], out=rows[:, :k])
+    rbs = torch.mul(rb, sc[:, None], out=rows[:, k:2 * k])
+    torch.mul(sc, gamma.sqrt()[:, None], out=rows[:, 2 * k])
+    base = rows.mT @ rows
     chol, info = torch.linalg.cholesky_ex(base)
     ok = ok & (info == 0)[:, None]
-    # basis [d, g = B0 1, B0 var0, B0 r_a, B0 r_b, B0 r_a^2, B0 r_b^2]; the last four per fold
-    fixed = torch.stack([(mb - ma) * sc, sc, var0.sqrt()], 1)        # (N, 3, C)
-    e = torch.cat([fixed, ras, rbs, ras * ra, rbs * rb], 1)          # (N, 3 + 4k, C)
-    y = torch.linalg.solve_triangular(chol, e.mT, upper=False)      # L^-1 E  (N, C, 3 + 4k)
-    y0 = y[:, :, :3]
-    yf = y[:, :, 3:].reshape(n_pt, n_chan, 4, k).permute(0, 3, 1, 2)  # (N, k, C, 4)
-    g00 = (y0.mT @ y0)[:, None].expand(-1, k, -1, -1)
-    g0f = torch.einsum("nci,nkcj->nkij", y0, yf)
-    gff = torch.einsum("nkci,nkcj->nkij", yf, yf)
-    gam = torch.cat([torch.cat([g00, g0f], -1), torch.cat([g0f.mT, gff], -1)], -2)  # (N, k, 7, 7)
+    # basis [d, g = B0 1, B0 r_a, B0 r_b, B0 var_f]; the last three per fold (B0 var_f itself
+    # rather than B0 var0, B0 r_a^2, B0 r_b^2: 3k + 2 vectors through the solve, not 4k + 3).
+    # Rows ordered fold-major (2 + 3 f + i): L^-1 E comes back column-major, so its transpose
+    # (N, 2 + 3k, C) is contiguous and the per-fold 3 x C blocks are plain views (no strided
+    # copies for the fold Grams, which cost more than the whole solve)
+    e = torch.empty(n_pt, 2 + 3 * k, n_chan, dtype=xa.dtype, device=xa.device)
+    torch.mul(mb - ma, sc, out=e[:, 0])
+    e[:, 1] = sc
+    ef = e[:, 2:].view(n_pt, k, 3, n_chan)
+    ef[:, :, 0] = ras
+    ef[:, :, 1] = rbs
+    torch.mul(var_f, sc[:, None], out=ef[:, :, 2])
+    yt = torch.linalg.solve_triangular(chol, e.mT, upper=False).mT  # (L^-1 E)^T  (N, 2 + 3k, C)
+    y0t = yt[:, :2]                                                  # (N, 2, C)
+    yft = yt[:, 2:]                                                  # (N, 3k, C)
+    g00 = (y0t @ y0t.mT)[:, None].expand(-1, k, -1, -1)
+    g0f = (y0t @ yft.mT).view(n_pt, 2, k, 3).transpose(1, 2)         # (N, k, 2, 3)
+    yfk = yft.reshape(n_pt, k, 3, n_chan)                            # a view when contiguous
+    # the fold Grams (N, k, 3, 3) as row-wise dot products: a batched GEMM of N k tiny 3 x C
+    # matrices costs ~5x more per element than these multiply-and-sum passes
+    gff = torch.empty(n_pt, k, 3, 3, dtype=xa.dtype, device=xa.device)
+    for i in range(3):
+        row = (yfk[:, :, i:i + 1] * yfk[:, :, i:]).sum(-1)           # (N, k, 3 - i)
+        gff[..., i, i:] = row
+        gff[..., i + 1:, i] = row[..., 1:]
+    gam = torch.cat([torch.cat([g00, g0f], -1), torch.cat([g0f.mT, gff], -1)], -2)  # (N, k, 5, 5)
     # Q_f + gamma 1 1^T = base - c U U^T, U = [r_a, r_b]: same certificate as the channel path
-    gaa, gbb, gab = gam[..., 3, 3], gam[..., 4, 4], gam[..., 3, 4]
+    gaa, gbb, gab = gam[..., 2, 2], gam[..., 3, 3], gam[..., 2, 3]
     ok, frac, kinv = _downdate_capacitance(gaa, gbb, gab, c, ok)
-    gam_t = gam + gam[..., :, 3:5] @ kinv @ gam[..., 3:5, :]        # E^T (Q_f + gamma 1 1^T)^-1 E
+    gam_t = gam + gam[..., :, 2:4] @ kinv @ gam[..., 2:4, :]        # E^T (Q_f + gamma 1 1^T)^-1 E
     # held-out a, held-out b, d_f, g and B0 var_f in the basis
     h = 1.0 / (2 * (k - 1))
-    #                  d     g    var0   r_a           r_b           r_a^2   r_b^2
-    w = torch.tensor([[-0.5, 0.0, 0.0, 1.0 + h, h, 0.0, 0.0],
-                      [0.5, 0.0, 0.0, h, 1.0 + h, 0.0, 0.0],
-                      [1.0, 0.0, 0.0, 1.0 / (k - 1), -1.0 / (k - 1), 0.0, 0.0],
-                      [0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0],
-                      [0.0, 0.0, 1.0, 0.0, 0.0, -c / n, -c / n]], dtype=xa.dtype, device=xa.device)
+    #                  d     g    r_a           r_b           var_f
+    w = torch.tensor([[-0.5, 0.0, 1.0 + h, h, 0.0],
+                      [0.5, 0.0, h, 1.0 + h, 0.0],
+                      [1.0, 0.0, 1.0 / (k - 1), -1.0 / (k - 1), 0.0],
+                      [0.0, 1.0, 0.0, 0.0, 0.0],
+                      [0.0, 0.0, 0.0, 0.0, 1.0]], dtype=xa.dtype, device=xa.device)
     g5 = w @ gam_t @ w.T                                             # (N, k, 5, 5)
     # second Woodbury step: - gamma g g^T + mu v v^T  (2x2 capacitance, det < 0 when exact)
     k11 = g5[..., 3, 3] - 1.0 / gamma[:, None]
@@ -129,7 +149,7 @@ def _avgref_channel_space(xa, xb, tol):
     side = g5[..., :3, 3:5]
     bil = g5[..., :3, :3] - side @ cinv @ side.mT
     # - 1 1^T / (n |s_f|^2) term of B Z^+ B / n, from the (tiny) channel sums of the vectors
-    ones = torch.stack([(mb - ma).sum(-1)[:, None].expand(-1, k), sa, sb], -1) @ w[:3, [0, 3, 4]].T
+    ones = torch.stack([(mb - ma).sum(-1)[:, None].expand(-1, k), sa, sb], -1) @ w[:3, [0, 2, 3]].T
     dec = n * bil[..., :2, 2] - ones[..., :2] * ones[..., 2:] / sum_f[..., None]
     # pair-level certificate (see module docstring): lambda_2(Z_f) >= frac_f lambda_min(base) / n
     worst = torch.where(ok, frac, torch.full_like(frac, float("inf"))).amin(1)

@@ -137,8 +137,12 @@ def _null_basis(z0, dtm, q0):
 _PAIR_LOOP_MIN = 12
 
 
-def _null_space(x, k, tol):
+def _null_space(x, k, tol, weights=False):
     """Fast path for 2k-2 <= C with a small null space. Returns decisions (N, k, 2), mask (N, k).
+
+    ``weights=True`` (temporal generalisation) returns the classifiers instead: ``w`` (N, k, C)
+    in the raw channel coordinates, ``decision(x') = (x' - mid_f) . w`` for fold f (mid_f the
+    midpoint of the fold's class means), with the same mask (see the end of the function).
 
     ``x`` (N, 2k, C): the k trials of class a, then the k trials of class b.
 
@@ -316,6 +320,8 @@ def _null_space(x, k, tol):
     beta = (inv @ (ft * w[:, None]).sum(-1).transpose(1, 2)[..., None])[..., 0]   # (N, k, 2)
     mtv = torch.addcmul(w.view(n_pt, k, 2, k - 1), beta[..., None], hk[:, None], value=-1.0)
     g = mtv.view(n_pt, k, m0) @ dtm                                   # g = D M^T v  (N, k, C)
+    if weights:
+        return _weights_from_g(g, ndelta, u0t, pt4, lu, piv, q0, n, s0), ok
     g.mul_(ndelta)                                                    # Delta_f g
     # y_x^T g = coef_x . U_f^T Delta_f g  (U_f^T g = 0)
     pg = torch.mul(pt4, g[:, None], out=_scratch(buf3, n_pt, 2, k, n_chan)).sum(-1)    # p_s^T Delta_f g
@@ -325,3 +331,18 @@ def _null_space(x, k, tol):
     eg = torch.addcmul((beta[..., None, :] @ rhs[..., q0:, :2])[..., 0, :], udv[..., None], w3[:2, 0],
                        value=-1.0)
     return eg.add_(yg).mul_(-n), ok
+
+
+
+def _weights_from_g(g, ndelta, u0t, pt4, lu, piv, q0, n, s0):
+    """The fold classifiers of :func:`_null_space`: ``decision(x) = n (Pi e_x)^T g`` with
+    ``Pi = I - V U S^-1 U^T``, so ``w = n Pi^T g = n (g - U S^-1 U^T V g)`` (B0-scaled), and
+    ``U^T V g = U^T Delta_f g`` since ``U^T g = 0``. Returns ``w`` (N, k, C) in raw coordinates."""
+    dg = g * ndelta                                                   # Delta_f g
+    pg = (pt4 * dg[:, None]).sum(-1)                                  # p_s^T Delta_f g  (N, 2, k)
+    z = torch.cat([dg @ u0t.mT, pg.transpose(1, 2)], -1)              # U_f^T V_f g  (N, k, q)
+    c = torch.linalg.lu_solve(lu, piv, z[..., None], adjoint=True)[..., 0]   # S^-1 U^T V g
+    w = g - c[..., :q0] @ u0t
+    w.addcmul_(c[..., q0, None], pt4[:, 0], value=-1.0)
+    w.addcmul_(c[..., q0 + 1, None], pt4[:, 1], value=-1.0)
+    return w.mul_(s0[:, None]).mul_(n)

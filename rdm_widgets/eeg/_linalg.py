@@ -29,7 +29,8 @@ import torch
 
 from .._covariance import ledoit_wolf_shrinkage, shrunk_covariance
 
-__all__ = ["svd_decisions", "lsqr_decisions", "ledoit_wolf_cov", "empirical_cov"]
+__all__ = ["svd_decisions", "lsqr_decisions", "ledoit_wolf_cov", "empirical_cov",
+           "lsqr_weights_from_class_stats"]
 
 
 def _log_prior_ratio(n_a: int, n_b: int) -> float:
@@ -183,12 +184,19 @@ def class_stats(train: torch.Tensor, shrinkage=None) -> tuple:
 def lsqr_from_class_stats(cov_a, mean_a, n_a: int, cov_b, mean_b, n_b: int, test) -> torch.Tensor:
     """:func:`lsqr_decisions` from per-class statistics (see :func:`class_stats`): ``cov_*``
     (B, C, C), ``mean_*`` (B, C), ``n_*`` training counts, ``test`` (B, m, C) -> (B, m)."""
+    w, b = lsqr_weights_from_class_stats(cov_a, mean_a, n_a, cov_b, mean_b, n_b)
+    return torch.einsum("bmc,bc->bm", test, w) + b[:, None]
+
+
+def lsqr_weights_from_class_stats(cov_a, mean_a, n_a: int, cov_b, mean_b, n_b: int) -> tuple:
+    """The lsqr classifier itself: ``w`` (B, C) and ``b`` (B,) with ``decision(x) = x . w + b``
+    (sklearn's binary ``coef_`` and ``intercept_``); temporal generalisation applies them at
+    other times."""
     n = n_a + n_b
     p_a, p_b = n_a / n, n_b / n
     cov = p_a * cov_a + p_b * cov_b
     means = torch.stack([mean_a, mean_b], dim=2)                     # (B, C, 2)
     coef = _solve_spd_or_lstsq(cov, means)                           # (B, C, 2)
     inter = -0.5 * (means * coef).sum(1) + torch.log(
-        torch.tensor([p_a, p_b], dtype=test.dtype, device=test.device))
-    w = coef[:, :, 1] - coef[:, :, 0]
-    return torch.einsum("bmc,bc->bm", test, w) + (inter[:, 1] - inter[:, 0])[:, None]
+        torch.tensor([p_a, p_b], dtype=cov.dtype, device=cov.device))
+    return coef[:, :, 1] - coef[:, :, 0], inter[:, 1] - inter[:, 0]

@@ -170,8 +170,9 @@ def _distances(units, fold_of_unit, n_folds, pairs, whiteners, opts, reporter):
         def update(self, n):
             reporter.update(n * n_pairs * T)
 
-    d = cv_distances(units, fold_of_unit, n_folds, whiteners=whiteners, reporter=_PerFold())
-    return d[pairs[:, 0], pairs[:, 1]]                                  # (P, T)
+    # the pairs are gathered in a block worker too (no intra-op threads in this thread)
+    return cv_distances(units, fold_of_unit, n_folds, whiteners=whiteners, reporter=_PerFold(),
+                        pairs=pairs)                                    # (P, T)
 
 
 class Method(NamedTuple):

@@ -30,6 +30,7 @@ import warnings
 import torch
 
 from .._covariance import ledoit_wolf_shrinkage, shrunk_covariance
+from ._lda_base import run_threaded
 
 __all__ = ["ledoit_wolf", "noise_whiteners", "whiten", "NOISE_MODES"]
 
@@ -95,34 +96,43 @@ def noise_whiteners(x: torch.Tensor, train_mask: torch.Tensor, mode: str) -> tor
     Tensor, shape (F, T', C, C)
         ``W[f, t] = cov_f(t)^(-1/2)``; ``T' = T`` for ``'time'``, 1 for ``'epoch'``.
     """
+    # folds run in workers with one intra-op thread each (run_threaded): on a busy 2-core machine
+    # a 2-thread OpenMP team in the caller spun on these small covariance problems (10x slower).
+    # The flat-time-point check warns, so it runs here, in the caller's thread.
+    folds = range(train_mask.shape[0])
+    covs = list(run_threaded(lambda f: _fold_covariance(x, train_mask[f], mode), folds, x.device))
+    covs = [_regularise_flat(cov, f, mode) for f, cov in zip(folds, covs)]
+    return torch.stack(list(run_threaded(lambda f: _whitener(covs[f], f, mode), folds, x.device)))
+
+
+def _fold_covariance(x: torch.Tensor, train: torch.Tensor, mode: str) -> torch.Tensor:
+    """Ledoit–Wolf noise covariance (T', C, C) of one fold's training residuals."""
     n_cond, k, C, T = x.shape
-    out = []
-    for f in range(train_mask.shape[0]):
-        m = train_mask[f].to(x.dtype)                                   # (n_cond, k)
-        cnt = m.sum(dim=1).clamp(min=1)
-        mean = torch.einsum("ck,ckxt->cxt", m, x) / cnt[:, None, None]
-        res = (x - mean[:, None]) * m[:, :, None, None]                 # zero rows = not training
-        res = res.permute(3, 0, 1, 2).reshape(T, n_cond * k, C)
-        n_f = m.sum()
-        cov = ledoit_wolf(res, torch.full((T,), float(n_f), dtype=x.dtype, device=x.device))
-        if mode == "epoch":
-            cov = cov.mean(dim=0, keepdim=True)
-        cov = _regularise_flat(cov, f, mode)
-        try:
-            w = _inv_sqrt(cov)
-        except torch.linalg.LinAlgError as exc:
-            raise ValueError(f"noise_normalization={mode!r}: the noise covariance of fold {f} could not be "
-                             f"decomposed ({str(exc).splitlines()[0]}). Rescale the data (e.g. volts to "
-                             "microvolts is 1e6).") from None
-        bad = ~torch.isfinite(w).all(dim=-1).all(dim=-1)
-        if bool(bad.any()):
-            idx = bad.nonzero().flatten().tolist()
-            raise ValueError(f"noise_normalization={mode!r}: the noise covariance of fold {f} has no finite "
-                             f"inverse square root at time index/indices {idx[:10]}"
-                             f"{' ...' if len(idx) > 10 else ''} (values too large for float64?). Rescale "
-                             "the data (e.g. volts to microvolts is 1e6).")
-        out.append(w)
-    return torch.stack(out)
+    m = train.to(x.dtype)                                           # (n_cond, k)
+    cnt = m.sum(dim=1).clamp(min=1)
+    mean = torch.einsum("ck,ckxt->cxt", m, x) / cnt[:, None, None]
+    res = (x - mean[:, None]) * m[:, :, None, None]                 # zero rows = not training
+    res = res.permute(3, 0, 1, 2).reshape(T, n_cond * k, C)
+    cov = ledoit_wolf(res, torch.full((T,), float(m.sum()), dtype=x.dtype, device=x.device))
+    return cov.mean(dim=0, keepdim=True) if mode == "epoch" else cov
+
+
+def _whitener(cov: torch.Tensor, f: int, mode: str) -> torch.Tensor:
+    """``cov^(-1/2)`` of fold ``f``, with errors that say how to fix the data."""
+    try:
+        w = _inv_sqrt(cov)
+    except torch.linalg.LinAlgError as exc:
+        raise ValueError(f"noise_normalization={mode!r}: the noise covariance of fold {f} could not be "
+                         f"decomposed ({str(exc).splitlines()[0]}). Rescale the data (e.g. volts to "
+                         "microvolts is 1e6).") from None
+    bad = ~torch.isfinite(w).all(dim=-1).all(dim=-1)
+    if bool(bad.any()):
+        idx = bad.nonzero().flatten().tolist()
+        raise ValueError(f"noise_normalization={mode!r}: the noise covariance of fold {f} has no finite "
+                         f"inverse square root at time index/indices {idx[:10]}"
+                         f"{' ...' if len(idx) > 10 else ''} (values too large for float64?). Rescale "
+                         "the data (e.g. volts to microvolts is 1e6).")
+    return w
 
 
 def _regularise_flat(cov: torch.Tensor, fold: int, mode: str) -> torch.Tensor:

@@ -19,6 +19,7 @@ from .._covariance import check_shrinkage
 from .._options import check_device
 from .._validate import check_option, check_positive_int
 from ._design import BALANCE
+from ._gen_kernels import generalization_kernel
 from ._methods import METHODS, SCORES
 from ._noise import NOISE_MODES
 
@@ -45,6 +46,9 @@ class EEGOptions:
     device : torch.device
     balance : {'first', 'random'} or False
         ``True`` is ``'first'``.
+    generalization : bool
+        Temporal generalisation: train at every time, test at every time
+        (:class:`rdm_widgets.eeg.GeneralizationRDM`).
     """
 
     method: str = "lda"
@@ -59,6 +63,7 @@ class EEGOptions:
     decim: int = 1
     device: torch.device = torch.device("cpu")
     balance: Union[str, bool] = "first"
+    generalization: bool = False
 
     @property
     def is_lda(self) -> bool:
@@ -116,7 +121,7 @@ def check_balance(balance, pseudo_trials) -> Union[str, bool]:
 
 def check_eeg_options(*, method="lda", cv="loo", pseudo_trials=None, n_permutations=1, random_state=None,
                       noise_normalization=None, shrinkage="auto", score="accuracy", window=None, decim=1,
-                      device="cpu", balance="first") -> EEGOptions:
+                      device="cpu", balance="first", generalization=False) -> EEGOptions:
     """Validate the options of :func:`rdm_widgets.eeg.eeg_rdm` that do not depend on the data.
 
     Parameters are those of :func:`rdm_widgets.eeg.eeg_rdm`.
@@ -132,7 +137,7 @@ def check_eeg_options(*, method="lda", cv="loo", pseudo_trials=None, n_permutati
         the closest one), ``n_permutations > 1`` without pseudo-trials, ``score='decision'``
         with a distance method, a shrinkage outside [0, 1].
     TypeError
-        ``random_state`` that is not an integer seed.
+        ``random_state`` that is not an integer seed, ``generalization`` that is not a bool.
     """
     method = check_option("method", method, METHODS)
     if noise_normalization is not None:
@@ -166,4 +171,16 @@ def check_eeg_options(*, method="lda", cv="loo", pseudo_trials=None, n_permutati
                       n_permutations=n_permutations,
                       random_state=None if random_state is None else int(random_state),
                       noise_normalization=noise_normalization, shrinkage=shrinkage, window=window,
-                      decim=decim, device=dev, balance=check_balance(balance, pseudo_trials))
+                      decim=decim, device=dev, balance=check_balance(balance, pseudo_trials),
+                      generalization=_check_generalization(generalization, method))
+
+
+def _check_generalization(generalization, method: str) -> bool:
+    """True or False (numpy bools too; anything else is a TypeError); True needs a method with
+    a generalisation kernel (ValueError naming the supported ones)."""
+    if not isinstance(generalization, (bool, np.bool_)):
+        raise TypeError(f"Invalid type for 'generalization': {type(generalization).__name__}. Expected True "
+                        "(train at every time, test at every time) or False.")
+    if generalization:
+        generalization_kernel(method)
+    return bool(generalization)

@@ -84,6 +84,30 @@ class EEGPlan:
         ``total`` that ``eeg_rdm``'s progress reports."""
         return self.options.n_permutations * self.n_folds * self.n_pairs * self.n_times_out
 
+    @property
+    def n_test_times(self) -> int:
+        """Test times per training time: ``n_times_out`` with ``generalization``, else 1."""
+        return self.n_times_out if self.options.generalization else 1
+
+    @property
+    def evaluations(self) -> int:
+        """Temporal generalisation: (pair, fold, train time, test time) evaluations over
+        permutations (0 without ``generalization``)."""
+        if not self.options.generalization:
+            return 0
+        return self.fits * self.n_test_times
+
+    @property
+    def progress_total(self) -> int:
+        """The ``total`` of ``eeg_rdm``'s progress: :attr:`fits`, plus :attr:`evaluations` with
+        ``generalization`` (its diagonal is run by the same kernel as without)."""
+        return self.fits + self.evaluations
+
+    @property
+    def result_bytes(self) -> int:
+        """Bytes of the result's data (float64): n_cond^2 x n_times_out x n_test_times."""
+        return 8 * self.n_conditions ** 2 * self.n_times_out * self.n_test_times
+
 
 def _sample_average_referenced(eeg, trial_index: np.ndarray) -> bool:
     """Whether a sample of up to 16 used trials sums to ~0 over channels (the kernel's test)."""
@@ -166,7 +190,8 @@ def check_times(times: np.ndarray) -> np.ndarray:
 
 def plan_eeg_rdm(eeg, labels=None, *, method="lda", times=None, cv="loo", pseudo_trials=None, n_permutations=1,
                  random_state=None, noise_normalization=None, shrinkage="auto", score="accuracy", groups=None,
-                 window=None, decim=1, device="cpu", picks=None, level=None, balance="first") -> EEGPlan:
+                 window=None, decim=1, device="cpu", picks=None, level=None, balance="first",
+                 generalization=False) -> EEGPlan:
     """Validate the options of :func:`rdm_widgets.eeg.eeg_rdm` against the data and plan the run.
 
     Reads the shape of ``eeg``, the labels and the groups, not the data values (non-finite
@@ -179,7 +204,7 @@ def plan_eeg_rdm(eeg, labels=None, *, method="lda", times=None, cv="loo", pseudo
         Or MNE epochs / an ``-epo.fif`` path (read here).
     labels : sequence, shape (n_trials,), str or None
     method, times, cv, pseudo_trials, n_permutations, random_state, noise_normalization,
-    shrinkage, score, groups, window, decim, device, picks, level, balance
+    shrinkage, score, groups, window, decim, device, picks, level, balance, generalization
         As in :func:`rdm_widgets.eeg.eeg_rdm`.
 
     Returns
@@ -197,7 +222,7 @@ def plan_eeg_rdm(eeg, labels=None, *, method="lda", times=None, cv="loo", pseudo
     opts = check_eeg_options(method=method, cv=cv, pseudo_trials=pseudo_trials, n_permutations=n_permutations,
                              random_state=random_state, noise_normalization=noise_normalization,
                              shrinkage=shrinkage, score=score, window=window, decim=decim, device=device,
-                             balance=balance)
+                             balance=balance, generalization=generalization)
     seed = _draw_seed(opts) if opts.pseudo_trials is not None or opts.balance == "random" else None
     if times is None:
         times = np.arange(n_t, dtype=np.float64)
@@ -223,7 +248,7 @@ def plan_eeg_rdm(eeg, labels=None, *, method="lda", times=None, cv="loo", pseudo
 def plan_eeg_sizes(n_conditions, k, n_channels, n_times, *, n_trials=None, average_reference=False,
                    method="lda", cv="loo", pseudo_trials=None, n_permutations=1, random_state=None,
                    noise_normalization=None, shrinkage="auto", score="accuracy", window=None, decim=1,
-                   device="cpu") -> EEGPlan:
+                   device="cpu", generalization=False) -> EEGPlan:
     """:func:`plan_eeg_rdm` from the sizes alone (no data, labels or groups).
 
     Parameters
@@ -239,7 +264,7 @@ def plan_eeg_sizes(n_conditions, k, n_channels, n_times, *, n_trials=None, avera
     average_reference : bool
         The data are average-referenced (channels sum to 0).
     method, cv, pseudo_trials, n_permutations, random_state, noise_normalization, shrinkage,
-    score, window, decim, device
+    score, window, decim, device, generalization
         As in :func:`rdm_widgets.eeg.eeg_rdm`.
 
     Returns
@@ -250,7 +275,8 @@ def plan_eeg_sizes(n_conditions, k, n_channels, n_times, *, n_trials=None, avera
     n_cond = check_positive_int("n_conditions", n_conditions, minimum=2)
     opts = check_eeg_options(method=method, cv=cv, pseudo_trials=pseudo_trials, n_permutations=n_permutations,
                              random_state=random_state, noise_normalization=noise_normalization,
-                             shrinkage=shrinkage, score=score, window=window, decim=decim, device=device)
+                             shrinkage=shrinkage, score=score, window=window, decim=decim, device=device,
+                             generalization=generalization)
     k = check_positive_int("k", k, minimum=opts.min_units)
     n_ch, n_t = check_positive_int("n_channels", n_channels), check_positive_int("n_times", n_times)
     n_trials = check_positive_int("n_trials", n_cond * k if n_trials is None else n_trials, minimum=n_cond * k)

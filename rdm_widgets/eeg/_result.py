@@ -14,7 +14,10 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["TimeResolvedRDM"]
+__all__ = ["TimeResolvedRDM", "FILE_FORMAT"]
+
+#: the ``format`` key of the files :meth:`TimeResolvedRDM.save` writes (older files have none)
+FILE_FORMAT = "rdm_widgets.time_resolved/1"
 
 
 def _jsonable(value):
@@ -44,6 +47,10 @@ class TimeResolvedRDM:
         Condition labels in the order of the rows (default ``0..n_cond-1``).
     meta : dict, optional
         Options and provenance (JSON-serialisable).
+    time_labels : list of str, optional
+        One label per time point (model RDMs: clip / time point names).
+    layer : str, optional
+        The model layer (time-resolved model RDMs, :mod:`rdm_widgets.creator`).
 
     Attributes
     ----------
@@ -51,9 +58,14 @@ class TimeResolvedRDM:
     times : ndarray, shape (n_times,)
     conditions : list
     meta : dict
+    time_labels : list of str or None
+        A label per time point where numbers do not say it (model RDMs: ``'clip 0'``,
+        ``'clip 1 · t 3'``); None for EEG results.
+    layer : str
+        The model layer of a time-resolved model RDM (``''`` for EEG results).
     """
 
-    def __init__(self, data, times=None, conditions=None, meta=None):
+    def __init__(self, data, times=None, conditions=None, meta=None, *, time_labels=None, layer: str = ""):
         arr = np.asarray(data, dtype=np.float64)
         if arr.ndim != 3 or arr.shape[0] != arr.shape[1]:
             raise ValueError(f"TimeResolvedRDM data must have shape (n_cond, n_cond, n_times); got {arr.shape}.")
@@ -64,10 +76,16 @@ class TimeResolvedRDM:
         conditions = list(range(n)) if conditions is None else list(conditions)
         if len(conditions) != n:
             raise ValueError(f"Got {len(conditions)} condition names for {n} conditions.")
+        if time_labels is not None:
+            time_labels = [str(x) for x in time_labels]
+            if len(time_labels) != t:
+                raise ValueError(f"Got {len(time_labels)} time labels for {t} time points.")
         self.data = arr
         self.times = times
         self.conditions = conditions
         self.meta = dict(meta or {})
+        self.time_labels = time_labels
+        self.layer = str(layer)
 
     # ----------------------------------------------------------- array-like
     @property
@@ -87,9 +105,28 @@ class TimeResolvedRDM:
     def __len__(self) -> int:
         return self.data.shape[0]
 
+    @property
+    def stimuli(self) -> list:
+        """The conditions as text (the stimuli of a model RDM, as ``LayerRDM.stimuli``)."""
+        return [str(c) for c in self.conditions]
+
+    @property
+    def n_stimuli(self) -> int:
+        """Number of conditions (stimuli)."""
+        return self.data.shape[0]
+
+    def time_label(self, index: int) -> str:
+        """The label of time point ``index``: its ``time_labels`` entry, else ``'t = <time>'``."""
+        if self.time_labels is not None:
+            return self.time_labels[index]
+        return f"t={self.times[index]:.4g}"
+
     def __repr__(self) -> str:
         n, _, t = self.data.shape
         span = f"{self.times[0]:.3g}..{self.times[-1]:.3g}" if t else "empty"
+        if self.layer:
+            return (f"<TimeResolvedRDM layer {self.layer!r}: {n} stimuli x {t} model time points, "
+                    f"distance={self.meta.get('distance', '?')!r}>")
         return (f"<TimeResolvedRDM {n} conditions x {t} times ({span}), "
                 f"method={self.meta.get('method', '?')!r}, score={self.meta.get('score', '?')!r}>")
 
@@ -123,8 +160,11 @@ class TimeResolvedRDM:
             raise IndexError(f"Time index {index} is out of range for {t} time points.")
         index = int(index) % t
         meta = dict(self.meta, time=float(self.times[index]), time_index=index)
+        label = self.time_label(index)
+        if self.time_labels is not None:
+            meta["time_label"] = label
         return LayerRDM(self.data[:, :, index], stimuli=[str(c) for c in self.conditions],
-                        layer=f"t={self.times[index]:.4g}", meta=meta)
+                        layer=f"{self.layer} {label}" if self.layer else label, meta=meta)
 
     # ------------------------------------------------------------- tables
     _COLUMNS = ("time", "condition_a", "condition_b", "value")
@@ -156,13 +196,17 @@ class TimeResolvedRDM:
     # ----------------------------------------------------------- rsatoolbox
     def to_rsatoolbox(self):
         """The RDMs as an ``rsatoolbox.rdm.RDMs`` (imports rsatoolbox): one RDM per time point,
-        rdm descriptor ``time``, pattern descriptor ``conditions`` (as text), descriptor
-        ``meta_json``, ``dissimilarity_measure`` = ``meta['dissimilarity']`` (else the method)."""
+        rdm descriptor ``time`` (and ``time_label`` for model RDMs), pattern descriptor
+        ``conditions`` (as text), descriptor ``meta_json``, ``dissimilarity_measure`` =
+        ``meta['dissimilarity']`` (else the method, else the distance)."""
         from ..interop._rsatoolbox import to_rsatoolbox
 
-        measure = self.meta.get("dissimilarity", self.meta.get("method"))
+        measure = self.meta.get("dissimilarity", self.meta.get("method", self.meta.get("distance")))
+        descriptors = {"time": self.times.tolist()}
+        if self.time_labels is not None:
+            descriptors["time_label"] = list(self.time_labels)
         return to_rsatoolbox(np.moveaxis(self.data, 2, 0), [str(c) for c in self.conditions],
-                             name_descriptor="conditions", rdm_descriptors={"time": self.times.tolist()},
+                             name_descriptor="conditions", rdm_descriptors=descriptors,
                              descriptors={"meta_json": json.dumps(_jsonable(self.meta))},
                              measure=None if measure is None else str(measure))
 
@@ -201,14 +245,18 @@ class TimeResolvedRDM:
             meta = json.loads(d.descriptors["meta_json"])
         else:
             meta = {} if d.measure is None else {"dissimilarity_measure": d.measure}
-        return cls(np.moveaxis(d.matrices, 0, 2), times=times, conditions=d.names, meta=meta)
+        labels = d.rdm_descriptors.get("time_label")
+        return cls(np.moveaxis(d.matrices, 0, 2), times=times, conditions=d.names, meta=meta,
+                   time_labels=None if labels is None else [str(x) for x in labels])
 
     # ----------------------------------------------------------------- I/O
-    def save(self, path, overwrite: bool = False) -> Path:
+    def save(self, path, overwrite: bool = False, format=None) -> Path:
         """Save to an ``.npz`` file atomically (no pickle; meta as JSON).
 
         Keys: ``data`` (n, n, T) float64, ``times`` (T,), ``conditions`` (the
-        labels as a str or int array), ``meta_json``.
+        labels as a str or int array), ``meta_json``; model RDMs add ``time_labels`` (T,)
+        and ``layer``, and every file ``format`` = ``'rdm_widgets.time_resolved/1'``. Files
+        without the added keys (written before) load as they were.
 
         Parameters
         ----------
@@ -216,9 +264,14 @@ class TimeResolvedRDM:
             Destination; ``.npz`` is appended when missing.
         overwrite : bool
             Replace an existing file (otherwise ``FileExistsError``).
+        format : {'npz', None}
+            Only ``'npz'`` (accepted so that a time-resolved RDM saves where a LayerRDM does).
         """
         from .._atomic import atomic_savez
 
+        if format is not None and str(format).lower() != "npz":
+            raise ValueError(f"Invalid value for 'format': {format!r}. A TimeResolvedRDM is saved as "
+                             "'npz' only (one file holds every time point).")
         path = Path(path)
         if path.suffix != ".npz":
             path = path.with_name(path.name + ".npz")
@@ -230,20 +283,26 @@ class TimeResolvedRDM:
         cond = np.asarray(self.conditions)
         if cond.dtype.kind not in "iuU":
             cond = np.asarray([str(c) for c in self.conditions])
-        return {"data": np.asarray(self.data), "times": np.asarray(self.times), "conditions": cond,
-                "meta_json": np.asarray(json.dumps(_jsonable(self.meta)))}
+        out = {"data": np.asarray(self.data), "times": np.asarray(self.times), "conditions": cond,
+               "meta_json": np.asarray(json.dumps(_jsonable(self.meta))), "format": np.asarray(FILE_FORMAT)}
+        if self.time_labels is not None:
+            out["time_labels"] = np.asarray(self.time_labels, dtype=str)
+        if self.layer:
+            out["layer"] = np.asarray(self.layer)
+        return out
 
     @classmethod
     def from_file(cls, path) -> "TimeResolvedRDM":
-        """Load a file written by :meth:`save` (never unpickles)."""
+        """Load a file written by :meth:`save`, or a Net2Brain multi-timepoint RDM file (never unpickles).
+
+        Net2Brain's file (``RDMCreator(...).create_rdms(..., multi_timepoint_rdms=...)``) holds
+        ``rdm`` as one condensed RDM per time point (T, N*(N-1)/2) (or squares (T, N, N)), its
+        ``stimuli_name`` and ``layer_name`` (read by ``rdm_widgets._rdm_readers.read_time_resolved``).
+        """
+        from .._rdm_readers import read_time_resolved
+
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"File {str(path)!r} does not exist.")
-        with np.load(path, allow_pickle=False) as z:
-            missing = {"data", "times", "conditions", "meta_json"} - set(z.files)
-            if missing:
-                raise ValueError(f"{str(path)!r} is not a TimeResolvedRDM file: missing key(s) {sorted(missing)}.")
-            data, times = z["data"], z["times"]
-            conditions = z["conditions"].tolist()
-            meta = json.loads(str(z["meta_json"]))
-        return cls(data, times=times, conditions=conditions, meta=meta)
+        fields = read_time_resolved(path)
+        return cls(fields.pop("data"), **fields)

@@ -24,7 +24,12 @@ the same kind once per process (tens of milliseconds) and counted per unit:
   eigendecomposition), the passes over the (N, N) result and writing it. Peak RAM: the
   features held at once (largest pass or layer) + the working copy unless it is made in place
   + the (N, N) result + a (chunk, N) block + what the distance stores. Disk: one ``.npz`` per
-  layer (N^2 values and the stimulus names).
+  layer (N^2 values and the stimulus names). Built-in distances over several row blocks compute
+  one triangle of the symmetric product (``_distance_triangle.product_fraction``). Time-resolved
+  runs (``multi_timepoint_rdms``) count one RDM per clip / time point and the (N, N, T) result;
+  ``dim_reduction`` adds the fit (PCA: the seeded sample read again and its eigendecomposition;
+  SRP: drawing the sparse matrix), the projection of every block, and prices the distances at
+  the reduced width the reducer itself chooses (never wider than the layer).
 - **Tiled RDMs** (:func:`estimate_tiled`): the tiles, staging reads and overview levels of
   :func:`rdm_widgets.tiled_rdm`'s own plan (:mod:`rdm_widgets.tiled._plan`): a measured fixed
   cost per run and per tile (each tile is written durably and recorded before the next: with
@@ -37,9 +42,15 @@ the same kind once per process (tens of milliseconds) and counted per unit:
   the method, the regime of the exact LDA kernel (see :mod:`rdm_widgets.eeg._lda`), the noise
   normalisation and the thread count far more than a flop count can tell, so they are
   measured by running the real ``eeg_rdm`` on tiny problems with the same options, channels
-  and trials per condition (2 and 6 conditions: a time point costs ``a`` per condition +
-  ``b`` per pair; cached per process), plus a fixed cost per call; the passes over the input
-  epochs are priced at the fresh-memory rate.
+  and trials per condition, in one thread (2 and 6 conditions: a time point costs ``a`` per
+  condition + ``b`` per pair; cached per process), plus a fixed cost per call; the passes over
+  the input epochs are priced at the fresh-memory rate. With several torch threads the work
+  is divided by a modelled speed-up: Amdahl's law with the regime's measured parallel share
+  over the balance of the run's blocks of pair-times (exact LDA) or folds (per-fold LDA) on
+  the threads (:mod:`rdm_widgets.estimate._eeg_units`). Temporal generalisation
+  (``generalization=True``) adds, per permutation, a cost per training time and pair (a weight
+  solve; distances: per condition) and per training time, test time and pair (a decision or
+  Gram entry), measured the same way on 2-condition runs.
 
 Estimates aim at a factor 2 (0.5-2x, measured for every kind of job in ``BENCHMARKS.md``,
 "Cost estimates"). Other jobs on the same cores and disks make the measurements noisy

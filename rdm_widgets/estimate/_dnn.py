@@ -7,6 +7,7 @@ refuses what the run refuses. The work counted per layer is described in
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 import tempfile
 import threading
@@ -18,9 +19,11 @@ import numpy as np
 import torch
 
 from .._cost import CostEstimate, calibrate, contention
-from .._layer_rdms import RDMOptions, plan_job, rdm_options
+from .._distance_triangle import product_fraction
+from .._layer_rdms import RDMOptions, check_reduction_options, plan_job, rdm_options
 from .._validate import check_positive_int
 from ..features import DEFAULT_MAX_BYTES, ReadCost, plan_passes
+from ._dnn_options import calibrated_options, layer_work, plan_work, reduction_cost, source_reads
 
 __all__ = ["estimate_rdms", "estimate_features", "CDIST_DISTANCES"]
 
@@ -120,8 +123,11 @@ _PAIR_COSTS = {**dict.fromkeys(CDIST_DISTANCES, _cdist_pairs), "spearman": _spea
                "mahalanobis": _mahalanobis_pairs}
 
 
-def _rdm_cost(n: int, dims: list, options: RDMOptions, reads: ReadCost, name_bytes: int) -> CostEstimate:
-    """Cost of ``create_rdms`` for ``dims`` (one D per layer); see :mod:`rdm_widgets.estimate`."""
+def _rdm_cost(n: int, work: list, options: RDMOptions, reads: ReadCost, name_bytes: int,
+              extra=(0.0, 0, 0, 0, 0)) -> CostEstimate:
+    """Cost of ``create_rdms`` for ``work`` (one :class:`LayerWork` per layer: its time points and
+    the width its distances run over); ``extra`` is what the reduction adds
+    (:func:`reduction_cost`); see :mod:`rdm_widgets.estimate`."""
     # a custom callable is counted like one GEMM-based distance
     name = "correlation" if options.distance.is_custom else options.distance.name
     dev, s = options.device, options.dtype.itemsize
@@ -129,33 +135,56 @@ def _rdm_cost(n: int, dims: list, options: RDMOptions, reads: ReadCost, name_byt
     mem_dev, mem = cal["memory_device"], cal["memory"]
     step = n if options.chunk_size is None else min(options.chunk_size, n)
     nn = n * n * s
+    timed = options.multi_timepoint is not None
+    # time-resolved results are kept (N, N, T) in float64 and saved so
+    out_item = 8 if timed else s
     fixed, per_layer, per_file, per_key = _calibrated_files()
+    per_time = calibrated_options()["per_time"] if timed else 0.0
+    red_seconds, red_peak, red_files, red_keys, red_bytes = extra
     # reading: disk (or the caller's arrays), then a validating copy into the (N, D) block
-    seconds = fixed + 2 * sum(n * d * s for d in dims) / mem
+    seconds = fixed + 2 * sum(n * w.n_times * w.dim * s for w in work) / mem + red_seconds
     if reads.read_bytes is not None:
         seconds += (reads.read_bytes / cal["read"] + reads.file_reads * max(per_file, cal["file_open"])
                     + reads.key_reads * max(per_key, cal["key_read"]))
     flops = extra_peak = 0
-    for d in dims:
+    # built-in distances over several blocks compute one triangle of the symmetric product
+    share = 1.0 if options.distance.is_custom else product_fraction(n, options.chunk_size, dev)
+    for w in work:
+        d = w.width
         nd = n * d * s
         pair_t, pair_flops, pair_peak = _PAIR_COSTS.get(name, _gemm_pairs)(n, d, s, cal, options.dtype.name)
-        flops += pair_flops
+        pair_t *= share
+        flops += pair_flops * w.n_times
         extra_peak = max(extra_peak, pair_peak, step * n if name in _REFINES_PAIRS else 0)
         t = _PREP_PASSES.get(name, 4) * nd / mem_dev + _POST_PASSES.get(name, 4) * nn / mem_dev + pair_t
+        if timed:       # each time point's view copied out, its RDM copied into the (N, N, T) result
+            t += (2 * nd + n * n * 8) / mem_dev + per_time
         if dev.type != "cpu":
             t += (nd + nn) / cal.get("transfer", mem)
-        seconds += t + nn / cal["write"] + per_layer
+        seconds += w.n_times * (t + n * n * out_item / cal["write"]) + per_layer
+    dims = [w.width for w in work]
     peak, extra_dev = _peak_bytes(n, dims, s, step, dev.type == "cpu", reads, extra_peak)
-    disk = len(dims) * (nn + name_bytes + 2048)
-    work = {"layers": len(dims), "stimuli": n, "pairs": len(dims) * n * (n - 1) // 2,
-            "flops": int(flops), "file_reads": int(reads.file_reads), "read_bytes": int(reads.read_bytes or 0),
-            "feature_bytes": int(reads.block_bytes), "result_bytes": int(nn),
-            "blocks": len(dims) * math.ceil(n / step)}
+    if timed:           # the (N, N, T) float64 result, its copy while saved, the time point's contiguous copy
+        peak += max(2 * n * n * w.n_times * 8 + n * w.width * s for w in work)
+    peak += red_peak
+    n_rdms = sum(w.n_times for w in work)
+    disk = n_rdms * n * n * out_item + len(work) * (name_bytes + 2048)
+    work_counts = {"layers": len(work), "stimuli": n, "pairs": n_rdms * n * (n - 1) // 2,
+                   "flops": int(flops), "file_reads": int(reads.file_reads + red_files),
+                   "read_bytes": int((reads.read_bytes or 0) + red_bytes),
+                   "feature_bytes": int(reads.block_bytes),
+                   "result_bytes": int(max(w.n_times for w in work) * n * n * out_item),
+                   "blocks": n_rdms * math.ceil(n / step)}
+    if timed:
+        work_counts["time_points"] = [w.n_times for w in work]
+    if options.reduction is not None:
+        work_counts["reduced_dims"] = dims
+        work_counts["sample_reads"] = int(red_files)
     if extra_dev:
-        work["device_bytes"] = int(extra_dev)
-    work["contention"] = busy = contention()
+        work_counts["device_bytes"] = int(extra_dev)
+    work_counts["contention"] = busy = contention()
     # the rates are an idle core's; a run of seconds shares the cores with the machine's load
-    return CostEstimate(float(seconds * busy), int(peak), int(disk), work, str(dev))
+    return CostEstimate(float(seconds * busy), int(peak), int(disk), work_counts, str(dev))
 
 
 def _peak_bytes(n, dims, s, step, on_cpu, reads: ReadCost, extra_peak) -> tuple:
@@ -176,8 +205,31 @@ def _peak_bytes(n, dims, s, step, on_cpu, reads: ReadCost, extra_peak) -> tuple:
 
 
 # ----------------------------------------------------------------------------- public
+#: the options of issue 17, as the run takes them (passed on unchanged)
+_OPTION_DOC = """multi_timepoint_rdms : {None, 'clip', 'all_timepoints'}
+        Time-resolved RDMs, as :meth:`RDMCreator.compute_rdms` (one RDM per time point).
+    dim_reduction, n_components, n_samples_estim, srp_before_pca, max_dim_allowed, random_state
+        The dimensionality reduction, as :meth:`RDMCreator.compute_rdms` (validated by the same
+        :func:`rdm_widgets.reduction.check_reduction`; the reduced widths come from the run's
+        own size rule, so a layer that would not get narrower is priced as it is)."""
+
+
+def _reduction(dim_reduction, n_components, n_samples_estim, srp_before_pca, max_dim_allowed, random_state):
+    return check_reduction_options(dim_reduction, n_components, n_samples_estim, srp_before_pca,
+                                   max_dim_allowed, random_state)
+
+
+def _priced(n, work, options, reads, name_bytes) -> CostEstimate:
+    cal = calibrate(options.device)
+    _, _, per_file, per_key = _calibrated_files()
+    files = (max(per_file, cal["file_open"]), max(per_key, cal["key_read"]))
+    return _rdm_cost(n, work, options, reads, name_bytes, reduction_cost(n, work, options, reads, cal, files))
+
+
 def estimate_rdms(n_stimuli, feature_dims, *, distance="correlation", n_layers=None, device="cpu",
-                  dtype="float32", chunk_size=None, n_files=None) -> CostEstimate:
+                  dtype="float32", chunk_size=None, n_files=None, multi_timepoint_rdms=None, n_times=1,
+                  dim_reduction=None, n_components=None, n_samples_estim=100, srp_before_pca=False,
+                  max_dim_allowed=None, random_state=0) -> CostEstimate:
     """Predict the cost of :meth:`RDMCreator.create_rdms` from the sizes alone.
 
     Parameters
@@ -185,7 +237,8 @@ def estimate_rdms(n_stimuli, feature_dims, *, distance="correlation", n_layers=N
     n_stimuli : int
         N (>= 2).
     feature_dims : int or sequence of int
-        D of every layer (after pooling/flattening); one int with ``n_layers`` repeats it.
+        D of every layer (after pooling/flattening; per time point with ``multi_timepoint_rdms``);
+        one int with ``n_layers`` repeats it.
     distance : str or callable
         A name from :func:`rdm_widgets.available_distances` (callables are counted like
         correlation).
@@ -200,24 +253,41 @@ def estimate_rdms(n_stimuli, feature_dims, *, distance="correlation", n_layers=N
     n_files : int or None
         Number of per-stimulus ``.npz`` files holding all layers (Net2Brain layout), read from
         disk; None: the features are arrays in memory (no disk reads, one extra working copy).
+    n_times : int
+        Clips / (clip, t) time points of every layer with ``multi_timepoint_rdms``.
+    {options}
 
     Returns
     -------
     CostEstimate
-        ``work['flops']`` = ``2 N^2 D`` summed over layers (+ mahalanobis extras).
+        ``work['flops']`` = ``2 N^2 D`` summed over layers and time points (+ mahalanobis
+        extras); with the options also ``time_points``, ``reduced_dims``, ``sample_reads``.
     """
     n = check_positive_int("n_stimuli", n_stimuli, minimum=2)
     dims = _check_dims(feature_dims, n_layers)
     n_files = check_positive_int("n_files", n_files, allow_none=True)
-    options = rdm_options(distance, None, dtype, device, chunk_size)
-    sizes = [n * d * options.dtype.itemsize for d in dims]
+    reduction = _reduction(dim_reduction, n_components, n_samples_estim, srp_before_pca, max_dim_allowed,
+                           random_state)
+    options = rdm_options(distance, None, dtype, device, chunk_size, multi_timepoint_rdms=multi_timepoint_rdms,
+                          reduction=reduction)
+    n_times = check_positive_int("n_times", n_times) if options.multi_timepoint is not None else 1
+    work = [plan_work(f"layer {i}", n_times, d, n, options) for i, d in enumerate(dims)]
+    sizes = [n * n_times * d * options.dtype.itemsize for d in dims]
     plan = plan_passes(sizes, DEFAULT_MAX_BYTES)    # the per-stimulus reader's passes of <= 2 GiB
     if n_files is None:
         reads = ReadCost(0, 0, None, max(sizes), False)
     else:
         reads = ReadCost(len(plan) * n_files, len(dims) * n_files, sum(sizes),
                          max(sum(sizes[i] for i in part) for part in plan), True)
-    return _rdm_cost(n, dims, options, reads, name_bytes=n * 4 * 16)
+    if reduction is not None:     # reduced layers are read in blocks and held reduced
+        from .._reduction_source import BLOCK_BYTES
+
+        s = options.dtype.itemsize
+        held = sum(w.n_times * n * w.width * s for w in work if w.reduced)
+        big = min(BLOCK_BYTES, max(sizes))
+        reads = dataclasses.replace(reads, block_bytes=int(max((s_ for s_, w in zip(sizes, work) if not w.reduced),
+                                                               default=0) + held + big))
+    return _priced(n, work, options, reads, name_bytes=n * 4 * 16)
 
 
 def _check_dims(feature_dims, n_layers) -> list:
@@ -234,7 +304,9 @@ def _check_dims(feature_dims, n_layers) -> list:
 
 
 def estimate_features(source, *, distance="correlation", pooling=None, layers=None, device="cpu",
-                      dtype="float32", chunk_size=None) -> CostEstimate:
+                      dtype="float32", chunk_size=None, multi_timepoint_rdms=None, dim_reduction=None,
+                      n_components=None, n_samples_estim=100, srp_before_pca=False, max_dim_allowed=None,
+                      random_state=0) -> CostEstimate:
     """Predict the cost of ``create_rdms`` on a feature source, reading only file headers.
 
     Parameters
@@ -247,16 +319,26 @@ def estimate_features(source, *, distance="correlation", pooling=None, layers=No
         Pooling of sequence layers (needed when their lengths vary).
     layers : list of str or None
         Layers to use (default all).
+    {options}
 
     Returns
     -------
     CostEstimate
+        With the options, ``work`` also counts ``time_points`` (per layer), ``reduced_dims``
+        (per layer) and ``sample_reads`` (files PCA's sample opens).
     """
-    options = rdm_options(distance, pooling, dtype, device, chunk_size)
+    reduction = _reduction(dim_reduction, n_components, n_samples_estim, srp_before_pca, max_dim_allowed,
+                           random_state)
+    options = rdm_options(distance, pooling, dtype, device, chunk_size, multi_timepoint_rdms=multi_timepoint_rdms,
+                          reduction=reduction)
     job = plan_job(source, layers, options)          # raises as the run would, e.g. "choose a pooling"
     src = job.source
+    work = layer_work(src, job.layers, options)      # the run's reduced widths and time axes
     # the source counts its own reads (headers only)
-    reads = src.read_cost(job.layers, options.pooling, options.dtype.numpy)
+    reads = source_reads(src, work, options)
     n = src.n_stimuli
-    return _rdm_cost(n, [src.feature_dim(layer, options.pooling) for layer in job.layers], options, reads,
-                     name_bytes=n * 4 * max(len(s) for s in src.stimuli))
+    return _priced(n, work, options, reads, name_bytes=n * 4 * max(len(s) for s in src.stimuli))
+
+
+estimate_rdms.__doc__ = estimate_rdms.__doc__.replace("{options}", _OPTION_DOC)
+estimate_features.__doc__ = estimate_features.__doc__.replace("{options}", _OPTION_DOC)

@@ -2,10 +2,10 @@
 
 Why this module exists: the seconds per fit of the exact LDA kernel depend on its regime (see
 :mod:`rdm_widgets.eeg._lda`), on the thread count and on the machine far more than a flop
-count can tell, so they are *measured*: the real ``eeg_rdm`` runs on a tiny problem of the same
-regime, channel count, units per condition, folds and method (2 conditions, 1 and a few time
-points; the difference of the two gives seconds per fit without the fixed overhead). The result
-is cached per process. Distances, noise normalisation and pseudo-trial averaging are counted in
+count can tell, so they are *measured* (:mod:`rdm_widgets.estimate._eeg_units`): the real
+``eeg_rdm`` runs on tiny problems of the same regime, channel count, units per condition, folds
+and method, in one thread (cached per process); the threads' speed-up is modelled from the
+planned run's blocks. Distances, noise normalisation and pseudo-trial averaging are counted in
 flops at the calibrated GEMM rate. Peak memory is counted array by array as the run holds it
 (:func:`_peak_bytes`): the trials, pseudo-trials and result, plus the largest phase's working set
 (noise whiteners, or the kernel's blocks per thread), not the block budget that sizes the blocks.
@@ -16,94 +16,21 @@ alone): an estimate validates exactly what the run validates and counts the fits
 """
 from __future__ import annotations
 
-import threading
-import time
-
 import numpy as np
 import torch
 
 from .._cost import CostEstimate, calibrate, contention
-from ..eeg import EEGPlan, eeg_rdm, plan_eeg_rdm, plan_eeg_sizes
+from ..eeg import EEGPlan, plan_eeg_rdm, plan_eeg_sizes
+from ..eeg._gen_kernels import GEN_BLOCK_ELEMS
 from ..eeg._lda import NULL_CHUNK
 from ..eeg._loop import time_blocks
 from ..eeg._methods import PER_FOLD_BLOCK_ELEMS
+from ._eeg_units import (calibrated_generalization, calibrated_units, generalization_speedup, lda_layout,
+                         thread_speedup)
 
 __all__ = ["estimate_eeg", "estimate_eeg_rdm"]
 
-_EEG_CAL: dict = {}
-_EEG_LOCK = threading.Lock()
-_CAL_TARGET = 0.03        # seconds the calibration's longer runs aim at
-_CAL_MAX_TIMES = 61       # ... with at most this many time points
-_CAL_CONDITIONS = 6       # conditions of the run that separates per-pair from per-condition work
 _EIGH_FLOPS = 9.0
-
-
-def _pairs(c: int) -> int:
-    return c * (c - 1) // 2
-
-
-def _calibrated(plan: EEGPlan) -> tuple:
-    """(fixed seconds per call, seconds per time point and condition, per time point and pair,
-    pair-times of the calibration's largest run) of this plan's method, regime and sizes.
-
-    Measured once per process (and thread count) by real ``eeg_rdm`` runs on tiny problems with
-    the plan's method, options, channels and trials per condition: 2 conditions x 1 time point
-    (the fixed cost), 2 conditions x T and 6 conditions x 1 and x T' time points (T and T'
-    sized to take about :data:`_CAL_TARGET` seconds). A time point costs ``a c + b p`` for
-    ``c`` conditions and ``p`` pairs (per-condition work: pseudo-trial averaging, noise
-    covariances; per-pair work: the fits or distances); the two runs give ``a`` and ``b``.
-    Each time is the mean of two runs (a real run meets the machine's typical state, not its
-    best moment), in CPU time where that is less than the wall time (the estimate multiplies by
-    :func:`contention`).
-    """
-    opts, dev = plan.options, plan.options.device
-    c2 = _CAL_CONDITIONS          # whatever the plan's count: one calibration, monotonic estimates
-    key = (str(dev), opts.method, opts.score, opts.cv, opts.pseudo_trials, opts.noise_normalization,
-           str(opts.shrinkage), plan.regime, plan.n_channels, plan.k, torch.get_num_threads())
-    with _EEG_LOCK:
-        if key in _EEG_CAL:
-            return _EEG_CAL[key]
-        rng = np.random.default_rng(0)
-        options = dict(method=opts.method, score=opts.score, cv=opts.cv, pseudo_trials=opts.pseudo_trials,
-                       noise_normalization=opts.noise_normalization, shrinkage=opts.shrinkage,
-                       random_state=0, device=dev)
-
-        def run(n_cond, n_times, repeat=2):
-            labels = np.repeat(np.arange(n_cond), plan.k)
-            x = rng.standard_normal((len(labels), plan.n_channels, n_times))
-            x += 0.3 * labels[:, None, None]
-            if plan.regime == "average_reference":
-                x -= x.mean(axis=1, keepdims=True)
-            took = []
-            for _ in range(repeat):
-                t0, c0 = time.perf_counter(), time.process_time()
-                eeg_rdm(x, labels, **options)
-                # CPU time where it is less than the wall time: what the run needs of an idle
-                # core, not the share the machine's other jobs left it (see contention())
-                took.append(min(time.perf_counter() - t0, time.process_time() - c0))
-            return float(np.mean(took))
-
-        run(2, 1, 1)                                     # warm-up: caches, lazily built kernels
-        t1 = run(2, 1)
-        probe = max(run(2, 9, 1) - t1, 1e-5) / 8         # seconds per time point, roughly
-        # odd: some kernels are several times slower at a power-of-two number of time points
-        n_t = int(min(_CAL_MAX_TIMES, max(9, _CAL_TARGET / probe))) | 1
-        m2 = max(run(2, n_t) - t1, 0.0) / (n_t - 1)      # per time point: 2 a + b
-        p2 = _pairs(c2)
-        # fewer time points with more conditions (each run takes about the target), but for the
-        # per-fold kernels as many as the run has, up to 41: they slow down once their arrays
-        # leave the caches, which a few time points do not show (the exact LDA works in blocks)
-        floor = 0 if opts.fast_loo else min(plan.n_times_out, 41)
-        n_c = int(min(n_t, max(5, 2 * _CAL_TARGET / max(m2 * p2, 1e-6), floor))) | 1
-        m3 = max(run(c2, n_c) - run(c2, 1), 0.0) / (n_c - 1)      # c2 a + p2 b
-        b = (2 * m3 - c2 * m2) / (2 * p2 - c2)
-        a = (m2 - b) / 2
-        if b < 0:
-            a, b = m3 / c2, 0.0
-        elif a < 0:
-            a, b = 0.0, m3 / p2
-        _EEG_CAL[key] = (max(t1 - m2, 0.0), a, max(b, 1e-7), p2 * n_c)
-        return _EEG_CAL[key]
 
 
 # The peak-memory model mirrors what eeg_rdm allocates (see _peak_bytes), with the kernels' own
@@ -149,14 +76,20 @@ def _peak_bytes(plan: EEGPlan, input_copied: bool = True) -> int:
     held = (x_in if input_copied else 0) + x_sel + x_out + units_all + clone + result
     noise_work = (_NOISE_PASSES * x_used + 4 * (n_out if noise == "time" else 1) * n_ch ** 2 * b
                   + folds * (n_out if noise == "time" else 1) * n_ch ** 2 * b) if noise else 0
-    if not opts.is_lda:
-        kernel = 4 * tb * n_cond ** 2 * b + (3 if noise else 2) * n_cond * units * n_ch * tb * b
+    if not opts.is_lda:     # the sum over folds, and per fold in flight (one per thread) its
+        # means and (T, n, n) products (cv_distances), waiting in fold order to be added
+        in_flight = min(threads, folds)
+        kernel = ((1 + 3 * in_flight) * tb * n_cond ** 2 * b + 2 * in_flight * n_cond * n_ch * tb * b
+                  + (3 if noise else 2) * n_cond * units * n_ch * tb * b)
     elif opts.fast_loo:
-        total, step = pairs * tb, plan.block_pair_times
+        total, step, chunk = lda_layout(plan, threads)
         in_flight = min(threads, -(-total // step))
         size = min(total, step)
         if plan.regime == "rank_deficient" and n_ch - (2 * units - 2) <= 2 * units - 4:   # null-space path
             block = size * 2 * units * n_ch * b + NULL_CHUNK * 3 * (8 * units * n_ch * 12)
+        elif chunk:       # the gathered block, and one chunk's working set at a time
+            block = (size * 2 * units * n_ch * b
+                     + _LDA_BLOCK_SHARE.get(plan.regime, 1.0) * min(chunk, size) * plan.bytes_per_pair_time)
         else:
             block = _LDA_BLOCK_SHARE.get(plan.regime, 1.0) * size * plan.bytes_per_pair_time
         kernel = pairs * tb * units * 2 * b + in_flight * block
@@ -169,6 +102,17 @@ def _peak_bytes(plan: EEGPlan, input_copied: bool = True) -> int:
         else:
             work = 6 * blk * per_pair * b
         kernel = min(threads, folds) * (stacks + work)
+    if opts.generalization:
+        # the (P, T, T) scores in the kernel, with its blocks of ~GEN_BLOCK_ELEMS elements (decisions,
+        # gathered units; distances: the Gram and its pair differences) in flight; at the end
+        # the scores, their mean over permutations and the (n_cond, n_cond, T, T) result
+        cells = pairs * n_out * plan.n_test_times * b
+        if opts.is_lda:                      # a block per thread: units, weights, decisions
+            blocks = threads * GEN_BLOCK_ELEMS * b
+        else:                                # per thread: the Gram, einsum's copy, its 4 pair gathers and sums
+            blocks = min(threads, folds) * (4 + 4 * pairs / n_cond ** 2) * GEN_BLOCK_ELEMS * b
+        gen = cells + max(blocks, cells + plan.result_bytes)
+        return int(held + max(noise_work, kernel, gen))
     return int(held + max(noise_work, kernel))
 
 
@@ -190,8 +134,14 @@ def _estimate(plan: EEGPlan, input_copied: bool = True):
     data = ((4 * x_in + 2 * x_sel + (window or 1) * x_out) / cal["memory_fresh"]
             # the large arrays are new to the process: their pages are faulted in once
             + ((x_in if input_copied else 0) + x_sel + x_out) / cal["page_in"]) * busy
-    fixed, per_cond, per_pair, _ = _calibrated(plan)
-    seconds = data + (fixed + n_perm * n_out * (per_cond * n_cond + per_pair * pairs)) * busy
+    fixed, per_cond, per_pair, _ = calibrated_units(plan)          # one thread
+    speedup = thread_speedup(plan)          # the threads: blocks of pair-times, or folds, at once
+    seconds = data + (fixed + n_perm * n_out * (per_cond * n_cond + per_pair * pairs) / speedup) * busy
+    if opts.generalization:          # on top of the diagonal (the ordinary run, in the same call)
+        g_fixed, per_train, per_cell = calibrated_generalization(plan)
+        trained = pairs if opts.is_lda else n_cond      # a weight solve per pair; fold means per condition
+        seconds += n_perm * (g_fixed + n_out * (per_train * trained + per_cell * pairs * plan.n_test_times)
+                             / generalization_speedup(plan)) * busy
     flops = 2.0 * n_cond * pseudo * k * n_ch * n_out if pseudo else 0.0   # averaging into pseudo-trials
     if noise:
         flops += folds * (15.0 * n_cond * k * n_ch ** 2 * n_out
@@ -201,20 +151,21 @@ def _estimate(plan: EEGPlan, input_copied: bool = True):
         flops += folds * (4.0 * n_cond * units * n_ch * n_out + 2.0 * n_cond ** 2 * n_ch * n_out)
     peak = _peak_bytes(plan, input_copied)
     work = {"conditions": n_cond, "pairs": pairs, "times": n_out, "folds": folds, "permutations": n_perm,
-            "fits": fits, "units": units, "channels": n_ch, "flops": int(flops * n_perm),
-            "result_bytes": n_cond ** 2 * n_out * b, "contention": busy}
+            "fits": fits, "evaluations": plan.evaluations, "progress_total": plan.progress_total,
+            "units": units, "channels": n_ch, "flops": int(flops * n_perm),
+            "result_bytes": plan.result_bytes, "contention": busy, "speedup": speedup}
     return CostEstimate(float(seconds), int(peak), 0, work, str(dev), plan.regime)
 
 
 def estimate_eeg(n_conditions, k, n_channels, n_times, *, method="lda", cv="loo", pseudo_trials=None,
                  n_permutations=1, noise_normalization=None, decim=1, window=None,
-                 average_reference=False, n_trials=None, device="cpu"):
+                 average_reference=False, n_trials=None, device="cpu", generalization=False):
     """Predict the cost of :func:`rdm_widgets.eeg_rdm` from the sizes alone.
 
     Parameters
     ----------
     n_conditions, k, n_channels, n_times, method, cv, pseudo_trials, n_permutations,
-    noise_normalization, decim, window, average_reference, n_trials, device
+    noise_normalization, decim, window, average_reference, n_trials, device, generalization
         As in :func:`rdm_widgets.eeg.plan_eeg_sizes`, which plans the run from them (only memory
         depends on ``n_trials``; ``average_reference`` selects a faster LDA path).
 
@@ -222,19 +173,21 @@ def estimate_eeg(n_conditions, k, n_channels, n_times, *, method="lda", cv="loo"
     -------
     CostEstimate
         ``work['fits']`` = pairs x time points x folds x permutations (``eeg_rdm``'s progress
-        total); ``regime`` names the kernel path (:attr:`rdm_widgets.eeg.EEGPlan.regime`).
+        total without generalisation), ``work['evaluations']`` = fits x test times with
+        ``generalization=True`` (0 without), ``work['progress_total']`` = their sum (the run's
+        progress total); ``regime`` names the kernel path (:attr:`rdm_widgets.eeg.EEGPlan.regime`).
     """
     return _estimate(plan_eeg_sizes(n_conditions, k, n_channels, n_times, n_trials=n_trials,
                                     average_reference=average_reference, method=method, cv=cv,
                                     pseudo_trials=pseudo_trials, n_permutations=n_permutations,
                                     noise_normalization=noise_normalization, window=window, decim=decim,
-                                    device=device))
+                                    device=device, generalization=generalization))
 
 
 def estimate_eeg_rdm(eeg, labels=None, *, method="lda", times=None, cv="loo", pseudo_trials=None,
                      n_permutations=1, random_state=None, noise_normalization=None, shrinkage="auto",
                      score="accuracy", groups=None, window=None, decim=1, device="cpu", picks=None, level=None,
-                     balance="first", progress=None, verbose=False, client=None):
+                     balance="first", progress=None, verbose=False, client=None, generalization=False):
     """Predict the cost of ``eeg_rdm(eeg, labels, **options)`` with the same arguments.
 
     The options are validated as :func:`rdm_widgets.eeg_rdm` does, by the same call
@@ -249,8 +202,11 @@ def estimate_eeg_rdm(eeg, labels=None, *, method="lda", times=None, cv="loo", ps
     labels : sequence of shape (n_trials,), str or None
         As in :func:`rdm_widgets.eeg_rdm` (None: the event names of MNE epochs).
     method, times, cv, pseudo_trials, n_permutations, random_state, noise_normalization,
-    shrinkage, score, groups, window, decim, device, picks, level, balance
-        As in :func:`rdm_widgets.eeg_rdm`.
+    shrinkage, score, groups, window, decim, device, picks, level, balance, generalization
+        As in :func:`rdm_widgets.eeg_rdm`. With ``generalization=True`` the estimate adds the
+        train x test kernels (a weight solve per pair, fold and training time, and a decision
+        per test time; distances: a Gram entry per training and test time) to the ordinary run
+        (the diagonal), each priced by tiny real runs.
 
     Returns
     -------
@@ -261,4 +217,4 @@ def estimate_eeg_rdm(eeg, labels=None, *, method="lda", times=None, cv="loo", ps
                                   n_permutations=n_permutations, random_state=random_state,
                                   noise_normalization=noise_normalization, shrinkage=shrinkage, score=score,
                                   groups=groups, window=window, decim=decim, device=device, picks=picks,
-                                  level=level, balance=balance), copied)
+                                  level=level, balance=balance, generalization=generalization), copied)

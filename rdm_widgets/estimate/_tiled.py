@@ -33,7 +33,9 @@ from .._validate import check_positive_int
 from ..tiled import tiled_rdm
 from ..tiled._format import NpyFile
 from ..tiled._plan import READ_BYTES, check_tiled_options, plan_tiles
+from ..reduction import check_reduction
 from ._dnn import CDIST_DISTANCES
+from ._dnn_options import layer_reduction_cost
 
 __all__ = ["estimate_tiled"]
 
@@ -110,7 +112,8 @@ def _calibrated_tiles(options) -> tuple:
 
 
 def estimate_tiled(n_stimuli, feature_dim, *, distance="correlation", tile_size=4096, device="cpu",
-                   dtype="float32") -> CostEstimate:
+                   dtype="float32", dim_reduction=None, n_components=None, n_samples_estim=100,
+                   srp_before_pca=False, max_dim_allowed=None, eps=0.1, random_state=0) -> CostEstimate:
     """Predict time, peak RAM and disk of :func:`rdm_widgets.tiled_rdm` from the sizes (before a run).
 
     Parameters
@@ -119,6 +122,12 @@ def estimate_tiled(n_stimuli, feature_dim, *, distance="correlation", tile_size=
         N and D of the layer (after pooling).
     distance, tile_size, device, dtype
         As in :func:`rdm_widgets.tiled_rdm`.
+    dim_reduction, n_components, n_samples_estim, srp_before_pca, max_dim_allowed, eps, random_state
+        The layer's reduction, as :func:`rdm_widgets.tiled_rdm` (validated by the same
+        :func:`rdm_widgets.reduction.check_reduction`): the fit (PCA: the seeded sample, its
+        Gram matrix; SRP: drawing the matrix) and the projection of every row while staging are
+        added, and the tiles run over the reduced width (the run's size rule: a layer that would
+        not get narrower is priced as it is).
 
     Returns
     -------
@@ -137,10 +146,17 @@ def estimate_tiled(n_stimuli, feature_dim, *, distance="correlation", tile_size=
         tiled), or ``n_stimuli < 2``.
     """
     options = check_tiled_options(distance, tile_size, device, dtype)
+    reduction = check_reduction(dim_reduction, n_components=n_components, n_samples_estim=n_samples_estim,
+                                srp_before_pca=srp_before_pca, max_dim_allowed=max_dim_allowed, eps=eps,
+                                random_state=random_state)
     n = check_positive_int("n_stimuli", n_stimuli, minimum=2)
     d = check_positive_int("feature_dim", feature_dim)
-    plan = plan_tiles(n, d, options)
     cal, busy = calibrate(options.device), contention()
+    red_t = red_peak = sampled = 0
+    if reduction is not None:     # the run's plan_layer: an impossible n_components raises here too
+        layer_plan, red_t, red_peak, sampled = layer_reduction_cost(n, d, reduction, options.dtype, cal)
+        d = layer_plan.n_components
+    plan = plan_tiles(n, d, options)
     per_tile, per_run, per_listed, per_row, per_cell = _calibrated_tiles(options)
     s = plan.itemsize
     side = min(plan.tile, n)
@@ -156,13 +172,16 @@ def estimate_tiled(n_stimuli, feature_dim, *, distance="correlation", tile_size=
     # rows written per tile: its condensed rows, and its block means' rows (mirrored off the diagonal)
     rows = plan.n_tiles * side + (2 * plan.n_tiles * -(-side // factor) if factor else 0)
     seconds = (per_run + plan.n_tiles * per_tile + plan.n_tiles ** 2 * per_listed + rows * per_row
-               + (rated + (cells * per_cell if factor else 0.0)) * busy)
+               + (rated + red_t + (cells * per_cell if factor else 0.0)) * busy)
     t2 = side ** 2
     # two blocks, the tile and its symmetrised copy and output, the block means' float64 row
     # sums (tile/8 x tile x 8 bytes), one staging read (already in the working dtype: no
     # converted copy) and the run's list of tiles (a tuple of two ints each)
     peak = 2 * side * d * s + 3 * t2 * s + t2 + min(READ_BYTES, staged) + _TILE_ENTRY_BYTES * plan.n_tiles
+    peak = max(peak, red_peak)            # the reducer's fit and staging end before the tiles
     disk = staged + plan.pairs * 4 + plan.level_bytes + 8 * d + 1024 + n * 24
     work = {"tiles": plan.n_tiles, "pairs": plan.pairs, "flops": int(flops), "reread_bytes": int(reread),
             "staged_bytes": int(staged), "contention": busy}
+    if reduction is not None:
+        work.update(reduced_dim=int(d), sampled_rows=int(sampled))
     return CostEstimate(float(seconds), int(peak), int(disk), work, str(options.device))

@@ -31,6 +31,12 @@ shapes). Only when the first file cannot tell -- whether a sequence layer's
 length varies (without pooling), or whether a ``[1, D]`` layer is a one-token
 sequence (with pooling) -- are all headers read first.
 
+Time-resolved reads (video / sequence models, Net2Brain's ``multi_timepoint_rdms``):
+``FeatureSource.iter_time_layers`` splits ``[1, clips, ...]`` (``'clip'``) or
+``[1, clips, T, ...]`` (``'all_timepoints'``) layers into (n_times, N, D) stacks, every file read
+once for all layers and time points; ``FeatureSource.iter_time_blocks`` streams one such
+layer in blocks of stimuli (``_time``).
+
 Sequence rule (per stimulus, batch axis of 1 included): ``[seq, D]`` with
 ``seq != 1`` and ``[1, seq, D]`` have a token axis that ``pooling`` reduces;
 ``[1, C, H, W]``, ``[1, D]`` and ``[C, H, W]`` are flattened.
@@ -38,7 +44,8 @@ Sequence rule (per stimulus, batch axis of 1 included): ``[seq, D]`` with
 Modules: ``_base`` (the :class:`FeatureSource` interface), one module per format
 (``_npz_folder``, ``_npz_layers``, ``_hdf5``, ``_arrays``), ``_pooling`` (the
 :data:`POOLINGS` registry and the sequence rule), ``_shapes`` (per-layer shape checks),
-``_plan`` (passes under ``max_bytes``, :class:`ReadCost`), ``_names`` (``natural_key``)
+``_plan`` (passes under ``max_bytes``, :class:`ReadCost`), ``_time`` (clip / time axes,
+the time-resolved reads), ``_names`` (``natural_key``)
 and ``_open`` (:func:`open_features`). A new format is a new module: a
 :class:`FeatureSource` subclass and one line in ``_open``; no caller dispatches on the
 format.
@@ -48,6 +55,8 @@ from ._names import natural_key
 from ._open import open_features
 from ._plan import DEFAULT_MAX_BYTES, ReadCost, ReadRequest, plan_passes
 from ._pooling import POOLINGS, check_pooling, pool_features
+from ._time import MULTI_TIMEPOINT_MODES, TimeAxes, check_multi_timepoint
 
 __all__ = ["open_features", "FeatureSource", "POOLINGS", "pool_features", "natural_key", "ReadCost",
-           "ReadRequest", "check_pooling", "plan_passes", "DEFAULT_MAX_BYTES"]
+           "ReadRequest", "check_pooling", "plan_passes", "DEFAULT_MAX_BYTES", "MULTI_TIMEPOINT_MODES",
+           "TimeAxes", "check_multi_timepoint"]

@@ -24,11 +24,12 @@ from .._validate import check_option, check_positive_int
 from ._plan import DEFAULT_MAX_BYTES, ReadCost, ReadRequest
 from ._pooling import POOLINGS, check_pooling, is_ambiguous_shape, sequence_axis, varying_length_error
 from ._shapes import LayerInfo, check_numeric
+from ._time import TimeReads
 
 __all__ = ["FeatureSource"]
 
 
-class FeatureSource:
+class FeatureSource(TimeReads):
     """Features of N stimuli for several layers, read lazily.
 
     Use :func:`open_features` to create one.
@@ -279,7 +280,7 @@ class FeatureSource:
             )
         info = self._info[layer]
         if info.sequence and pooling:
-            a = POOLINGS[pooling](a, 1 + sequence_axis(info.shape))
+            a = POOLINGS[pooling](a, 1 + sequence_axis(info.shape), dtype=dtype)
         return np.ascontiguousarray(a.reshape(len(a), -1), dtype=dtype)
 
     # -- costs ---------------------------------------------------------------------------

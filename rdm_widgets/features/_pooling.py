@@ -19,25 +19,27 @@ __all__ = ["POOLINGS", "pool_features", "check_pooling", "is_sequence_shape", "s
            "is_ambiguous_shape", "same_but_length", "shape_mismatch_error", "varying_length_error"]
 
 
-def _mean(x: np.ndarray, axis: int) -> np.ndarray:
-    # accumulate in at least float32 so that float16 features do not lose precision
-    acc = np.result_type(x.dtype, np.float32)
+def _mean(x: np.ndarray, axis: int, dtype=None) -> np.ndarray:
+    # accumulate in the precision asked for (dtype='float64' pools in float64, also from float16
+    # or float32 files), and in at least float32 so that float16 features do not lose precision
+    acc = np.result_type(x.dtype, np.float32, *(() if dtype is None else (dtype,)))
     return np.mean(x, axis=axis, dtype=acc)
 
 
-def _max(x: np.ndarray, axis: int) -> np.ndarray:
-    return np.max(x, axis=axis)
+def _max(x: np.ndarray, axis: int, dtype=None) -> np.ndarray:
+    return np.max(x, axis=axis)          # exact in any dtype
 
 
-def _first(x: np.ndarray, axis: int) -> np.ndarray:
+def _first(x: np.ndarray, axis: int, dtype=None) -> np.ndarray:
     return np.take(x, 0, axis=axis)
 
 
-def _last(x: np.ndarray, axis: int) -> np.ndarray:
+def _last(x: np.ndarray, axis: int, dtype=None) -> np.ndarray:
     return np.take(x, x.shape[axis] - 1, axis=axis)
 
 
-#: name -> ``f(x, axis) -> x`` reduced over ``axis`` (the sequence axis).
+#: name -> ``f(x, axis, dtype=None) -> x`` reduced over ``axis`` (the sequence axis); ``dtype`` is
+#: the precision the features are asked for (a mean accumulates in it).
 POOLINGS: Dict[str, Callable[[np.ndarray, int], np.ndarray]] = {
     "mean": _mean,
     "max": _max,
@@ -128,7 +130,7 @@ def varying_length_error(layer, varying) -> ValueError:
     )
 
 
-def pool_features(x: np.ndarray, pooling: str, axis: int = 0) -> np.ndarray:
+def pool_features(x: np.ndarray, pooling: str, axis: int = 0, dtype=None) -> np.ndarray:
     """Pool features over their sequence axis.
 
     Parameters
@@ -140,6 +142,9 @@ def pool_features(x: np.ndarray, pooling: str, axis: int = 0) -> np.ndarray:
         How to reduce the sequence axis.
     axis : int
         The sequence axis.
+    dtype : numpy dtype or None
+        The precision wanted: a mean accumulates in it (and in at least float32). None: the
+        features' own precision (at least float32).
 
     Returns
     -------
@@ -152,4 +157,4 @@ def pool_features(x: np.ndarray, pooling: str, axis: int = 0) -> np.ndarray:
         raise ValueError("Cannot pool a 0-d array: features need a sequence axis.")
     if x.shape[axis] == 0:
         raise ValueError(f"Cannot pool features of shape {x.shape}: the sequence axis {axis} is empty.")
-    return POOLINGS[name](x, axis)
+    return POOLINGS[name](x, axis, dtype=dtype)

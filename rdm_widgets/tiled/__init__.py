@@ -19,6 +19,11 @@ Memory is bounded by ``tile_size``: two (tile, D) blocks, one (tile, tile) tile 
 temporaries, whatever N. Disk holds the staged features (N x D, deleted at the end unless
 ``keep_features``) and N(N-1)/2 float32 values.
 
+With ``dim_reduction='pca'`` or ``'srp'`` (:mod:`rdm_widgets.reduction`) the layer is reduced
+as it is staged: the reducer is fitted once (PCA on a seeded sample of stimuli, SRP from its
+seed), kept in the store until the run ends (``reduction.npz``), and loaded by a resumed run, so
+the staged features -- and the RDM -- are those of an uninterrupted run, bit for bit.
+
 With a ``dask.distributed`` client the tiles run on the cluster's workers (which must see
 the store folder, e.g. on a shared file system); the client process writes every tile,
 so results are identical to the local run.
@@ -28,8 +33,9 @@ levels), ``_store`` (:class:`OnDiskRDM`, :class:`Window`: reading), ``_manage`` 
 resume or overwrite a ``save_path``; :func:`delete_store`), ``_lock`` (one writer per
 store), ``_plan`` (resolved options and the tile plan, shared with
 :func:`rdm_widgets.estimate.estimate_tiled`), ``_staging`` (pass 1), ``_tiles`` (pass 2:
-tile values, local or on dask), ``_writer`` (tiles and progress to disk) and ``_run``
-(:func:`tiled_rdm`, the steps in order).
+tile values, local or on dask), ``_reduce`` (the run's reducer: fitted and stored, or
+reloaded), ``_writer`` (tiles and progress to disk) and ``_run`` (:func:`tiled_rdm`, the steps
+in order).
 """
 from ._manage import delete_store
 from ._run import tiled_rdm

@@ -10,6 +10,10 @@ A store is a folder::
     overview_64.npy    ... one level per factor 8, until a level has at most 1024 rows
     features.npy       the layer's (N, D) features, only while a run is unfinished
     colmean.npy        (D,) float64 column means of the features, idem
+    reduction.npz      with ``dim_reduction``: the fitted projection (PCA mean and components or
+                       the SRP matrix, in the run's dtype, no pickle), written before the manifest
+                       so a resumed run stages with the identical projection; removed with
+                       ``features.npy``
     .lock              locked (flock) by the process writing the store, while it runs; records
                        its host, boot id, pid and start time for messages
     .creating          present while the store is being created, overwritten or deleted (written
@@ -30,14 +34,16 @@ import numpy as np
 from .._atomic import atomic_write
 from .._npy import read_npy_header
 
-__all__ = ["FORMAT", "STORE_FILES", "CREATING", "OVERVIEW_MAX", "LEVEL_STEP", "NpyFile", "read_json", "write_json",
+__all__ = ["FORMAT", "STORE_FILES", "RUN_FILES", "CREATING", "OVERVIEW_MAX", "LEVEL_STEP", "NpyFile", "read_json", "write_json",
            "condensed_index", "overview_factors", "level_name", "cell_counts", "pool_means", "build_levels"]
 
 #: ``manifest.json["format"]`` of every store (kept from the module that first wrote it)
 FORMAT = "rdm_widgets.ondisk"
 #: files a store consists of, besides its ``overview_<factor>.npy`` levels
 STORE_FILES = ("manifest.json", "stimuli.json", "progress.json", "condensed.npy", "features.npy",
-               "colmean.npy", ".lock")
+               "colmean.npy", "reduction.npz", ".lock")
+#: files needed only while a run is unfinished (removed at the end unless ``keep_features``)
+RUN_FILES = ("features.npy", "colmean.npy", "reduction.npz")
 #: marker of a store being created, overwritten or deleted (a folder killed before its manifest)
 CREATING = ".creating"
 #: an overview level is added while the previous one has more rows than this

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from .._atomic import temp_prefix
-from ._format import CREATING, FORMAT, STORE_FILES, NpyFile, level_name, read_json, write_json
+from ._format import CREATING, FORMAT, RUN_FILES, STORE_FILES, NpyFile, level_name, read_json, write_json
 from ._lock import LOCK_FILE, store_lock
 from ._plan import TilePlan
 from ._store import OnDiskRDM
@@ -97,7 +97,7 @@ def open_store(store: Path, key: dict, resume: bool, overwrite: bool):
     state = read_json(store / "progress.json")
     if state.get("complete"):
         if state.get("features_kept") is False:      # a run killed before it removed them
-            for f in ("features.npy", "colmean.npy"):
+            for f in RUN_FILES:
                 (store / f).unlink(missing_ok=True)
         raise FileExistsError(f"{str(store)!r} already holds a complete RDM. Open it with OnDiskRDM(path), "
                               "or pass overwrite=True to compute it again.")

@@ -4,8 +4,10 @@
 2. take the store's lock (:mod:`._lock`), then decide what ``save_path`` holds: nothing, a
    run to resume, or a store to overwrite (:func:`._manage.open_store`), and create the
    store if needed -- nothing is read, deleted or written before the lock is held;
-3. stage the features (:mod:`._staging`) unless a resumed run did already;
-4. compute the missing tiles here or on dask workers (:mod:`._tiles`) and write them
+3. with ``dim_reduction``: fit the layer's reducer and keep it in the store, or load it when
+   resuming (:mod:`._reduce`); the tile plan then has the reduced width;
+4. stage the (reduced) features (:mod:`._staging`) unless a resumed run did already;
+5. compute the missing tiles here or on dask workers (:mod:`._tiles`) and write them
    (:mod:`._writer`), then build the coarser overview levels.
 """
 from __future__ import annotations
@@ -25,9 +27,12 @@ from .._validate import check_type
 from .._version import __version__
 from ..distances import degenerate_rows_warning
 from ..features import open_features
+from ..reduction import check_reduction, reduced_source
+from .._reduction_options import plan_layer
 from ._lock import store_lock
 from ._manage import check_target, create_store, open_store
 from ._plan import TiledOptions, TilePlan, check_tiled_options, plan_tiles
+from ._reduce import store_reducer
 from ._staging import stage_features
 from ._store import OnDiskRDM
 from ._tiles import dask_tiles, local_tiles
@@ -38,7 +43,9 @@ __all__ = ["tiled_rdm"]
 
 def tiled_rdm(features, save_path, *, layer=None, distance="correlation", pooling=None, tile_size=4096,
               device="cpu", dtype="float32", resume=True, overwrite=False, keep_features=False,
-              client=None, progress=None, verbose=False) -> OnDiskRDM:
+              client=None, progress=None, verbose=False, dim_reduction=None, n_components=None,
+              n_samples_estim=100, srp_before_pca=False, max_dim_allowed=None, eps=0.1,
+              random_state=0) -> OnDiskRDM:
     """Compute one layer's RDM out of core, in tiles, into an on-disk store (resumable).
 
     Parameters
@@ -75,6 +82,13 @@ def tiled_rdm(features, save_path, *, layer=None, distance="correlation", poolin
         :class:`rdm_widgets.Cancelled` -- finished tiles are kept for a resume.
     verbose : bool
         Show a tqdm bar.
+    dim_reduction : {'pca', 'srp'} or None
+        Reduce the layer's features as they are staged (:mod:`rdm_widgets.reduction`):
+        fitted once, stored in the store (``reduction.npz``, removed at the end with the
+        staged features) so that a resumed run projects identically; recorded in
+        ``meta['dim_reduction']``.
+    n_components, n_samples_estim, srp_before_pca, max_dim_allowed, eps, random_state
+        The reduction's options, as :func:`rdm_widgets.reduction.check_reduction`.
 
     Returns
     -------
@@ -104,20 +118,33 @@ def tiled_rdm(features, save_path, *, layer=None, distance="correlation", poolin
     for flag, value in (("resume", resume), ("overwrite", overwrite), ("keep_features", keep_features),
                         ("verbose", verbose)):
         check_type(flag, value, (bool, np.bool_))
+    reduction = check_reduction(dim_reduction, n_components=n_components, n_samples_estim=n_samples_estim,
+                                srp_before_pca=srp_before_pca, max_dim_allowed=max_dim_allowed, eps=eps,
+                                random_state=random_state)
     check_client(client)        # an unreachable scheduler fails now, before anything is staged
     src = open_features(features)
     layer, pooling = _check_layer(src, layer, pooling, options)
     store = Path(check_type("save_path", save_path, (str, os.PathLike))).expanduser()
-    plan = plan_tiles(src.n_stimuli, src.feature_dim(layer, pooling), options)
-    key = _resume_key(src, layer, pooling, options, plan)
+    dim = src.feature_dim(layer, pooling)
+    if reduction is not None:                           # an impossible n_components fails before any I/O
+        plan_layer(reduction, layer, dim, src.n_stimuli)
+    key = _resume_key(src, layer, pooling, options, dim, reduction)
     check_target(store)                                 # never put a lock into a folder that is not ours
     store.mkdir(parents=True, exist_ok=True)
     with store_lock(store):
         state = open_store(store, key, resume, overwrite)
+        reducer = None
+        if reduction is not None:                       # written before the manifest when fresh
+            reducer = store_reducer(store, state is None, src, layer, pooling, reduction, options)
+        plan = plan_tiles(src.n_stimuli, reducer.n_components if reducer else dim, options)
         if state is None:
-            create_store(store, plan, key, layer, _meta(src, layer, key, options, plan), src.stimuli)
+            create_store(store, plan, key, layer, _meta(src, layer, key, options, plan, reducer), src.stimuli)
         writer = Writer(store, plan)
-        _compute(src, layer, pooling, options, writer, client, progress, verbose)
+        run_src = src
+        if reducer is not None and reducer.reduces and not writer.staged:
+            run_src = reduced_source(src, reduction, pooling=pooling, dtype=options.dtype.numpy,
+                                     device=options.device, reducers={layer: reducer})
+        _compute(run_src, layer, pooling, options, writer, client, progress, verbose)
         writer.finish(keep_features)
     if writer.degenerate:
         warnings.warn(degenerate_rows_warning(layer, src.stimuli, writer.degenerate, options.distance.name),
@@ -140,18 +167,29 @@ def _check_layer(src, layer, pooling, options: TiledOptions) -> tuple:
     return layer, pooling
 
 
-def _resume_key(src, layer: str, pooling, options: TiledOptions, plan: TilePlan) -> dict:
-    """The settings an unfinished store must have been started with to be resumed."""
-    return {"n_stimuli": plan.n, "layer": layer, "distance": options.distance.name,
-            "pooling": pooling if src.has_sequence(layer) else None, "dtype": options.dtype.name,
-            "tile_size": plan.tile, "feature_dim": plan.d, "source": src.source,
-            "stimuli_sha1": hashlib.sha1("\n".join(src.stimuli).encode()).hexdigest()}
+def _resume_key(src, layer: str, pooling, options: TiledOptions, dim: int, reduction) -> dict:
+    """The settings an unfinished store must have been started with to be resumed.
+
+    ``feature_dim`` is the width read from the source (before any reduction); stores written
+    before reductions existed have no ``dim_reduction`` key, which reads as None.
+    """
+    key = {"n_stimuli": src.n_stimuli, "layer": layer, "distance": options.distance.name,
+           "pooling": pooling if src.has_sequence(layer) else None, "dtype": options.dtype.name,
+           "tile_size": options.tile, "feature_dim": int(dim), "source": src.source,
+           "stimuli_sha1": hashlib.sha1("\n".join(src.stimuli).encode()).hexdigest(),
+           "dim_reduction": reduction.key() if reduction is not None else None}
+    return key
 
 
-def _meta(src, layer: str, key: dict, options: TiledOptions, plan: TilePlan) -> dict:
-    """The RDM's metadata (``OnDiskRDM.meta``, ``LayerRDM.meta`` of ``to_layer_rdm``)."""
+def _meta(src, layer: str, key: dict, options: TiledOptions, plan: TilePlan, reducer=None) -> dict:
+    """The RDM's metadata (``OnDiskRDM.meta``, ``LayerRDM.meta`` of ``to_layer_rdm``).
+
+    ``feature_dim`` is the width the distances saw (after a reduction); ``dim_reduction`` is
+    the reducer's :meth:`~rdm_widgets.reduction.Reducer.meta` (None without a reduction).
+    """
     shape = src.layer_shape(layer)
-    return {"distance": options.distance.name, "pooling": key["pooling"], "dtype": options.dtype.name,
+    return {"dim_reduction": reducer.meta() if reducer is not None else None,
+            "distance": options.distance.name, "pooling": key["pooling"], "dtype": options.dtype.name,
             "device": str(options.device), "tile_size": plan.tile, "n_stimuli": plan.n,
             "feature_shape": list(shape) if shape else None, "feature_dim": plan.d, "source": src.source,
             "source_kind": src.format, "out_of_core": True, "rdm_widgets_version": __version__,

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._format import NpyFile, build_levels, condensed_index, level_name, read_json, write_json
+from ._format import RUN_FILES, NpyFile, build_levels, condensed_index, level_name, read_json, write_json
 from ._plan import TilePlan
 
 __all__ = ["Writer"]
@@ -98,11 +98,11 @@ class Writer:
 
     def finish(self, keep_features: bool) -> None:
         """After the last tile: the coarser overview levels, the complete flag, and the staged
-        features removed unless ``keep_features``."""
+        features (and the fitted reduction) removed unless ``keep_features``."""
         build_levels(self.store, self.plan.n, self.plan.factors)
         # 'features_kept' lets the next run remove staged features a kill left behind
         self.state.update(complete=True, features_kept=bool(keep_features))
         self._save_state()
         if not keep_features:
-            for f in ("features.npy", "colmean.npy"):
+            for f in RUN_FILES:
                 (self.store / f).unlink(missing_ok=True)

@@ -22,6 +22,8 @@ del _util, _missing
 from .creation import RDMCreationPanel
 from .dashboard import Dashboard
 from .eeg_panel import EEGPanel, load_epochs
+from .generalization import GeneralizationViewer
+from .model_time import ModelTimeViewer
 from .ondisk_viewer import OnDiskRDMViewer
 from .rdm_viewer import RDMViewer
 from .rsa_panel import RSAPanel
@@ -30,4 +32,4 @@ from .timecourse import TimecourseViewer
 from ._clickgrid import ClickGrid
 
 __all__ = ["RDMCreationPanel", "EEGPanel", "RSAPanel", "RDMViewer", "OnDiskRDMViewer", "TimecourseViewer", "Dashboard",
-           "ClickGrid", "DownloadButton", "load_epochs"]
+           "ClickGrid", "DownloadButton", "load_epochs", "GeneralizationViewer", "ModelTimeViewer"]

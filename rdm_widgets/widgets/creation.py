@@ -6,16 +6,15 @@ folder of the run, which the status line names.
 """
 from __future__ import annotations
 
-import shutil
 import time
 from pathlib import Path
 
 import ipywidgets as widgets
 from traitlets import Bool, Dict, Float, TraitError, Unicode, observe, validate
 
-from .._atomic import rdm_filename
 from .._options import available_devices
 from ..data_root import relative_text
+from ._creation_files import save_rdms, time_resolved_zips
 from ._display import css, error_message, refresh_choices, status_html
 from ._paths import SaveTo, confine, list_feature_sources
 from ._upload import MAX_DOWNLOAD_MB, download_button, rdms_csv_zip
@@ -24,45 +23,28 @@ from ._runner import RunnerMixin
 __all__ = ["RDMCreationPanel", "default_compute", "save_rdms"]
 
 POOLING_OPTIONS = ("none", "mean", "max", "first", "last")
+#: Net2Brain's ``multi_timepoint_rdms`` choices ("none": one RDM per layer)
+MULTI_TIMEPOINT_OPTIONS = ("none", "clip", "all_timepoints")
+#: ``dim_reduction`` choices
+REDUCTION_OPTIONS = ("none", "pca", "srp")
 
 
-def default_compute(feature_path, *, distance, chunk_size, pooling, device, progress) -> dict:
+def default_compute(feature_path, *, distance, chunk_size, pooling, device, progress, **options) -> dict:
     """The panel's default compute function: :meth:`RDMCreator.compute_rdms` (in memory, no files).
+
+    ``options`` are the time-resolved and reduction choices (``multi_timepoint_rdms``,
+    ``dim_reduction``, ``n_components``, ``n_samples_estim``), passed only when chosen.
 
     Returns
     -------
     dict
-        ``{layer: LayerRDM}`` with (N, N) matrices, in the source's layer order.
+        ``{layer: LayerRDM}`` with (N, N) matrices, in the source's layer order
+        (``{layer: TimeResolvedRDM}`` with ``multi_timepoint_rdms``).
     """
     from ..creator import RDMCreator
 
     return RDMCreator(device=device).compute_rdms(
-        feature_path, distance=distance, chunk_size=chunk_size, pooling=pooling, progress=progress)
-
-
-def save_rdms(rdms: dict, folder, save_format: str = "npz") -> Path:
-    """Save ``{layer: LayerRDM}`` as ``RDM_<layer>.<save_format>`` files into a new ``folder``.
-
-    All or nothing: the folder must not exist yet, and it is removed again when a file
-    cannot be written, so a failed save leaves no partial run folder.
-
-    Returns
-    -------
-    Path
-        The folder.
-    """
-    folder = Path(folder)
-    folder.mkdir(parents=True)
-    try:
-        taken: set = set()
-        for layer, rdm in rdms.items():
-            name = rdm_filename(layer, taken, save_format)
-            taken.add(name)
-            rdm.save(folder / name, format=save_format)
-    except BaseException:
-        shutil.rmtree(folder, ignore_errors=True)
-        raise
-    return folder
+        feature_path, distance=distance, chunk_size=chunk_size, pooling=pooling, progress=progress, **options)
 
 
 def _distances() -> list[str]:
@@ -80,9 +62,10 @@ class RDMCreationPanel(RunnerMixin, widgets.VBox):
         Only feature folders / HDF5 files under this folder can be chosen
         (default: the bundled demo data, :func:`rdm_widgets.demo.demo_root`).
     compute : callable or None
-        ``compute(feature_path, *, distance, chunk_size, pooling, device, progress)
-        -> dict[layer, LayerRDM]`` (default :func:`default_compute`, in memory). Tests
-        inject a fake.
+        ``compute(feature_path, *, distance, chunk_size, pooling, device, progress, **options)
+        -> dict[layer, LayerRDM]`` (default :func:`default_compute`, in memory); ``options``
+        holds ``multi_timepoint_rdms`` / ``dim_reduction`` / ``n_components`` /
+        ``n_samples_estim`` only when they differ from the defaults. Tests inject a fake.
     save_root : str or Path or None
         Where each run's output folder is created (default None: nothing is written; the RDMs
         stay in memory for the viewer, the Download buttons and "Save to"). When given, after
@@ -102,7 +85,8 @@ class RDMCreationPanel(RunnerMixin, widgets.VBox):
     max_depth : int
         How deep below ``data_root`` feature folders are searched.
     estimate : callable, False or None
-        ``estimate(feature_path, *, distance, pooling, device, chunk_size) -> CostEstimate``
+        ``estimate(feature_path, *, distance, pooling, device, chunk_size, **options) -> CostEstimate``
+        (``options`` as for ``compute``, only when chosen)
         shown as "Estimated: ..." whenever a choice changes, and the seconds the run's ETA
         starts from (default :func:`rdm_widgets.estimate.estimate_features`, which reads only
         file headers). False: no estimate. Tests inject a fake.
@@ -169,6 +153,18 @@ class RDMCreationPanel(RunnerMixin, widgets.VBox):
                                "rdmw-chunk")
         self.format_dropdown = css(widgets.Dropdown(options=["npz", "pt"], value="npz", description="Save as"),
                                    "rdmw-format")
+        self.timepoint_dropdown = css(widgets.Dropdown(
+            options=MULTI_TIMEPOINT_OPTIONS, value="none", description="Time RDMs",
+            tooltip="video / sequence layers: one RDM per clip ([1, clips, ...]) or per (clip, t) "
+                    "([1, clips, T, ...])"), "rdmw-multi-timepoint")
+        self.reduction_dropdown = css(widgets.Dropdown(options=REDUCTION_OPTIONS, value="none",
+                                                       description="Reduce"), "rdmw-dim-reduction")
+        self.components_input = css(widgets.BoundedIntText(value=0, min=0, max=10 ** 6, description="Components",
+                                                           tooltip="0 = automatic (Johnson–Lindenstrauss)",
+                                                           disabled=True), "rdmw-n-components")
+        self.samples_input = css(widgets.BoundedIntText(value=100, min=2, max=10 ** 7, description="Samples",
+                                                        tooltip="stimuli the reduction is fitted on",
+                                                        disabled=True), "rdmw-n-samples")
         self._make_controls("rdmw")
         self.estimate_html = css(widgets.HTML(value=""), "rdmw-estimate")
         self.download_npz = download_button("RDMs (.zip of .npz)", "rdmw-download-rdms")
@@ -181,8 +177,11 @@ class RDMCreationPanel(RunnerMixin, widgets.VBox):
         widgets.dlink((self, "running"), (self.stop_button, "disabled"), lambda r: not r)
         widgets.dlink((self, "has_sequence"), (self.pooling_dropdown, "disabled"), lambda s: not s)
         widgets.dlink((self, "estimate_text"), (self.estimate_html, "value"), lambda t: status_html(t, "muted"))
-        for control in (self.distance_dropdown, self.pooling_dropdown, self.device_dropdown, self.chunk_input):
+        for control in (self.distance_dropdown, self.pooling_dropdown, self.device_dropdown, self.chunk_input,
+                        self.timepoint_dropdown, self.reduction_dropdown, self.components_input, self.samples_input):
             control.observe(self._update_estimate, "value")
+        for control in (self.components_input, self.samples_input):
+            widgets.dlink((self.reduction_dropdown, "value"), (control, "disabled"), lambda r: r == "none")
         self.run_button.on_click(lambda _: self.run())
         self.stop_button.on_click(lambda _: self.stop())
 
@@ -190,6 +189,8 @@ class RDMCreationPanel(RunnerMixin, widgets.VBox):
             self.folder_dropdown,
             widgets.HBox([self.distance_dropdown, self.pooling_dropdown]),
             widgets.HBox([self.device_dropdown, self.chunk_input, self.format_dropdown]),
+            widgets.HBox([self.timepoint_dropdown, self.reduction_dropdown, self.components_input,
+                          self.samples_input]),
             self.estimate_html,
             widgets.HBox([self.run_button, self.stop_button, self.progress_bar]),
             self.status_html,
@@ -285,10 +286,10 @@ class RDMCreationPanel(RunnerMixin, widgets.VBox):
         if self._estimate is None or self.folder is None:
             self._refresh_estimate(None)
             return
+        # the run's own keyword arguments: the time-resolved / reduction options only when chosen
+        # (as the compute function gets them), so estimate functions without them keep working
         folder, opts = self.folder, self.options()
-        self._refresh_estimate(lambda: self._estimate(
-            folder, distance=opts["distance"], pooling=opts["pooling"], device=opts["device"],
-            chunk_size=opts["chunk_size"]))
+        self._refresh_estimate(lambda: self._estimate(folder, **opts))
 
     # ------------------------------------------------------------------ running
     def _save_path(self) -> Path | None:
@@ -305,9 +306,19 @@ class RDMCreationPanel(RunnerMixin, widgets.VBox):
     def options(self) -> dict:
         """Keyword arguments the compute function gets from the controls (without progress)."""
         pooling = self.pooling_dropdown.value if self.has_sequence else "none"
-        return dict(distance=self.distance_dropdown.value,
-                    chunk_size=self.chunk_input.value or None,
-                    pooling=None if pooling == "none" else pooling, device=self.device_dropdown.value)
+        timepoints = self.timepoint_dropdown.value
+        if timepoints != "none":
+            pooling = "none"            # the clip / time axis is not pooled away
+        out = dict(distance=self.distance_dropdown.value,
+                   chunk_size=self.chunk_input.value or None,
+                   pooling=None if pooling == "none" else pooling, device=self.device_dropdown.value)
+        # only what was chosen, so that compute functions without these options keep working
+        if timepoints != "none":
+            out["multi_timepoint_rdms"] = timepoints
+        if self.reduction_dropdown.value != "none":
+            out.update(dim_reduction=self.reduction_dropdown.value, n_components=self.components_input.value or None,
+                       n_samples_estim=self.samples_input.value)
+        return out
 
     def run(self, wait: bool = False):
         """Start a run in a background thread (what the Run button does)."""
@@ -338,9 +349,11 @@ class RDMCreationPanel(RunnerMixin, widgets.VBox):
         """The Download buttons' bytes (None when too large to send to the browser)."""
         from ..rdm_files import rdms_to_zip
 
-        size = sum(8 * r.n_stimuli ** 2 for r in rdms.values())
+        size = sum(8 * r.n_stimuli ** 2 * len(getattr(r, "times", [0])) for r in rdms.values())
         if not rdms or size > MAX_DOWNLOAD_MB * 1024 ** 2:
             return None
+        if any(hasattr(r, "times") for r in rdms.values()):
+            return time_resolved_zips(rdms)
         return rdms_to_zip(rdms, csv_files=False), rdms_csv_zip(rdms)
 
     def _shown(self, path) -> str:
@@ -370,4 +383,7 @@ class RDMCreationPanel(RunnerMixin, widgets.VBox):
             note = ""
         else:
             note = " · too large to download here: use Save to"
-        return f"{len(rdms)} layer RDM(s) ({distance})", (f" · saved to {self._shown(where)}" if where else "") + note
+        times = sum(len(getattr(r, "times", [])) for r in rdms.values())
+        what = f"{len(rdms)} time-resolved layer RDM(s), {times} model time points" if times else \
+            f"{len(rdms)} layer RDM(s)"
+        return f"{what} ({distance})", (f" · saved to {self._shown(where)}" if where else "") + note

@@ -1,6 +1,12 @@
 """The dashboard: DNN RDMs tab (creation panel + viewer), EEG tab (EEG panel + timecourse viewer) and,
 when the RSA panel is installed, a "Model vs brain" tab.
 
+A creation run with time-resolved layers (``multi_timepoint_rdms``: ``{layer: TimeResolvedRDM}``)
+goes to the model-time viewer (slider over model time; model time x brain time map against the
+EEG result) instead of the RDM viewer, the EEG timecourse's model RSA and the RSA tab, which
+expect one (N, N) RDM per layer. A temporal-generalisation EEG result reaches the dashboard's
+views as its diagonal (a TimeResolvedRDM); its train x test map stays in the EEG panel.
+
 Data come from a data folder (``Dashboard(data_root=...)``, or the environment variable
 ``RDMW_DATA_ROOT`` that ``make dashboard DATA=...`` sets for Voila; default the bundled data) and
 from uploads into a per-page temporary folder. Each tab has a folder chooser confined to the data
@@ -16,15 +22,17 @@ from pathlib import Path, PurePosixPath
 import ipywidgets as widgets
 
 from ..data_root import first_entry, relative_text
+from ..eeg import GeneralizationRDM, TimeResolvedRDM
 from ._display import css
 from ._paths import DataBrowser
 from ._upload import MAX_UPLOAD_MB, UploadArea, UploadButton
 from .creation import RDMCreationPanel
 from .eeg_panel import EEGPanel
+from .model_time import ModelTimeViewer
 from .rdm_viewer import RDMViewer
 from .timecourse import TimecourseViewer
 
-__all__ = ["Dashboard", "ENV_DATA_ROOT", "resolve_data_root"]
+__all__ = ["Dashboard", "ENV_DATA_ROOT", "resolve_data_root", "split_time_resolved", "brain_time_rdm"]
 
 #: the environment variable naming the data folder (``make dashboard DATA=...`` sets it for Voila)
 ENV_DATA_ROOT = "RDMW_DATA_ROOT"
@@ -55,6 +63,27 @@ def resolve_data_root(data_root=None) -> tuple[Path, bool]:
     if not root.is_dir():
         raise ValueError(f"The data folder {str(data_root)!r} ({origin}) is not a folder.")
     return root, root == demo_root().resolve()
+
+
+def split_time_resolved(rdms) -> tuple[dict, dict]:
+    """``(ordinary, time_resolved)``: a creation result split into ``{layer: LayerRDM}`` (one
+    (N, N) RDM per layer) and ``{layer: TimeResolvedRDM}`` (one RDM per model time point), each
+    in the result's layer order."""
+    rdms = dict(rdms or {})
+    timed = {k: v for k, v in rdms.items() if isinstance(v, TimeResolvedRDM)}
+    return {k: v for k, v in rdms.items() if k not in timed}, timed
+
+
+def brain_time_rdm(result):
+    """The time-resolved brain RDM the dashboard's views show for an EEG result: the result
+    itself, or a GeneralizationRDM's train = test diagonal (None when its train and test times
+    differ, so there is no diagonal)."""
+    if isinstance(result, GeneralizationRDM):
+        try:
+            return result.diagonal()
+        except ValueError:
+            return None
+    return result
 
 
 def _parent(rel: str) -> str:
@@ -95,7 +124,8 @@ class Dashboard(widgets.Tab):
     Attributes
     ----------
     creation : RDMCreationPanel, viewer : RDMViewer, eeg : EEGPanel, timecourse : TimecourseViewer,
-    rsa : RSAPanel or None, dnn_browser / eeg_browser : DataBrowser, uploads : UploadArea or None
+    model_time : ModelTimeViewer (shown for time-resolved creation results), rsa : RSAPanel or None,
+    dnn_browser / eeg_browser : DataBrowser, uploads : UploadArea or None
     """
 
     def __init__(self, data_root=None, image_folder=None, eeg_path=None, *, initial_run: bool = True,
@@ -129,13 +159,13 @@ class Dashboard(widgets.Tab):
         self.eeg = EEGPanel(eeg_path=eeg_path, data_root=root, compute=eeg_compute,
                             files=self.eeg_browser.of_kind("epochs"), save_to_root=save_to, path_labels=labels)
         self.timecourse = TimecourseViewer()
+        self.model_time = ModelTimeViewer(layout=widgets.Layout(display="none"))
         self.rsa = None
         self._rsa_panel(is_demo)
 
         # state flows one way: panels compute, viewers display
-        widgets.dlink((self.creation, "rdms"), (self.viewer, "rdms"))
+        # (creation.rdms is routed by _on_model_rdms: ordinary layers and time-resolved ones differ)
         widgets.dlink((self.creation, "labels"), (self.viewer, "labels"))
-        widgets.dlink((self.creation, "rdms"), (self.timecourse, "model_rdms"))
         self.eeg.observe(self._on_eeg_result, "result")
         self.creation.observe(self._on_model_rdms, "rdms")
         self.dnn_browser.observe(lambda _: self.creation.set_sources(self.dnn_browser.of_kind("features")),
@@ -152,7 +182,7 @@ class Dashboard(widgets.Tab):
                                               lambda p, label: self.eeg.add_file(p, label), max_upload_mb)
             dnn_rows.append(self.upload_features)
             eeg_rows.append(self.upload_epochs)
-        dnn = widgets.VBox(dnn_rows + [self.creation, self.viewer])
+        dnn = widgets.VBox(dnn_rows + [self.creation, self.viewer, self.model_time])
         eeg = widgets.VBox(eeg_rows + [self.eeg, self.timecourse])
         children, titles = [dnn, eeg], ["DNN RDMs", "EEG"]
         if self.rsa is not None:
@@ -232,17 +262,32 @@ class Dashboard(widgets.Tab):
         self.rsa.add_brain(name, read_rdm_file(path, name=name))
 
     def _on_model_rdms(self, change):
-        if self.rsa is None or not change["new"]:
+        """Route a creation result: (N, N) layer RDMs to the RDM viewer, the EEG timecourse's model
+        RSA and the RSA tab; time-resolved layers to the model-time viewer (those views are not
+        time-aware). A run with only time-resolved layers hides the RDM viewer."""
+        ordinary, timed = split_time_resolved(change["new"])
+        self.model_time.layout.display = None if timed else "none"
+        self.viewer.layout.display = "none" if timed and not ordinary else None
+        if timed:
+            self.model_time.set_results(timed)
+        self.viewer.rdms = ordinary
+        self.timecourse.model_rdms = ordinary
+        if self.rsa is None or not ordinary:
             return
         folder = self.creation.folder_dropdown.label or "model"
         # the bundled panel has the MobileNetV2 model already: later runs are added unselected there
-        self.rsa.add_models(f"{folder} · {self.creation.distance_dropdown.value}", dict(change["new"]),
+        self.rsa.add_models(f"{folder} · {self.creation.distance_dropdown.value}", ordinary,
                             select=not self._is_demo)
 
     # ------------------------------------------------------------------ running
     def _on_eeg_result(self, change):
-        if change["new"] is not None:
-            self.timecourse.result = change["new"]
+        # the EEG panel already hands on a generalisation run's diagonal; a GeneralizationRDM set
+        # on it directly is reduced here too, as the timecourse and model-time views need one
+        # RDM per time point
+        brain = brain_time_rdm(change["new"])
+        if brain is not None:
+            self.timecourse.result = brain
+            self.model_time.brain = brain
 
     def relative(self, text: str) -> str:
         """``text`` with server paths made relative to the data folder (uploads by name)."""

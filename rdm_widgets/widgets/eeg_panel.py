@@ -9,9 +9,11 @@ from traitlets import Any, Bool, Float, TraitError, Unicode, observe, validate
 
 from .._options import available_devices
 from ..data_root import epoch_arrays, read_epochs_keys, relative_text
-from ..eeg import METHODS, SCORES, Epochs, eeg_rdm, find_epoch_arrays, is_epochs_file, mne_available
+from ..eeg import (METHODS, SCORES, Epochs, GeneralizationRDM, eeg_rdm, find_epoch_arrays, is_epochs_file,
+                   mne_available)
 from ..eeg import read_epochs as load_epochs  # re-exported: rdm_widgets.widgets.load_epochs
 from ._display import css, error_message, refresh_choices, status_html
+from .generalization import GeneralizationViewer
 from ._paths import SaveTo, confine, list_files
 from ._runner import RunnerMixin
 from ._upload import download_button
@@ -70,7 +72,8 @@ class EEGPanel(RunnerMixin, widgets.VBox):
     Attributes (traitlets)
     ----------------------
     file : str, data_key : str (the epochs array of an .npz), label_key : str, epochs : Epochs,
-    result : TimeResolvedRDM or None,
+    result : TimeResolvedRDM or None (with "Temporal generalisation": the diagonal of the
+    ``generalization_result`` (GeneralizationRDM, shown in ``generalization_viewer``) or None),
     running : bool, progress : float (0..1), status : str,
     estimate_text : str ("Estimated: ≈ ... · peak RAM ..." for the current choices)
     """
@@ -80,6 +83,7 @@ class EEGPanel(RunnerMixin, widgets.VBox):
     label_key = Unicode(None, allow_none=True)
     epochs = Any(None)
     result = Any(None)
+    generalization_result = Any(None)
     _progress_label = "Decoding"
     _progress_unit = "fits (pairs × folds × time points)"
     _stopped_text = "Stopped: the run was cancelled; the previous result is kept."
@@ -143,6 +147,13 @@ class EEGPanel(RunnerMixin, widgets.VBox):
         self.seed_input = css(widgets.IntText(value=0, description="Seed"), "rdmw-eeg-seed")
         self.device_dropdown = css(widgets.Dropdown(options=available_devices(), value="cpu",
                                                     description="Device"), "rdmw-eeg-device")
+        self.generalization_checkbox = css(widgets.Checkbox(
+            value=False, description="Temporal generalisation", indent=False,
+            tooltip="train at every time, test at every time (train x test maps; ~n_times x the work)"),
+            "rdmw-eeg-generalization")
+        self.generalization_viewer = GeneralizationViewer(layout=widgets.Layout(display="none"))
+        self.download_generalization = download_button("Temporal generalisation (.npz)", "rdmw-download-eeg-gen")
+        self.download_generalization.layout.display = "none"
         self._make_controls("rdmw-eeg")
         self.estimate_html = css(widgets.HTML(""), "rdmw-eeg-estimate")
         self.download_npz = download_button("Time-resolved RDM (.npz)", "rdmw-download-eeg")
@@ -158,7 +169,7 @@ class EEGPanel(RunnerMixin, widgets.VBox):
         widgets.dlink((self, "estimate_text"), (self.estimate_html, "value"), lambda t: status_html(t, "muted"))
         for control in (self.conditions_select, self.method_dropdown, self.cv_dropdown, self.noise_dropdown,
                         self.score_dropdown, self.window_input, self.pseudo_input, self.perm_input,
-                        self.decim_input, self.device_dropdown):
+                        self.decim_input, self.device_dropdown, self.generalization_checkbox):
             control.observe(self._update_estimate, "value")
         self.run_button.on_click(lambda _: self.run())
         self.stop_button.on_click(lambda _: self.stop())
@@ -173,12 +184,14 @@ class EEGPanel(RunnerMixin, widgets.VBox):
             widgets.HBox([self.method_dropdown, self.score_dropdown, self.cv_dropdown]),
             widgets.HBox([self.noise_dropdown, self.pseudo_input, self.perm_input]),
             widgets.HBox([self.window_input, self.decim_input]),
-            widgets.HBox([self.seed_input, self.device_dropdown]),
+            widgets.HBox([self.seed_input, self.device_dropdown, self.generalization_checkbox]),
             self.estimate_html,
             widgets.HBox([self.run_button, self.stop_button, self.progress_bar]),
             self.status_html,
             self.download_npz,
+            self.download_generalization,
             self.save_to,
+            self.generalization_viewer,
         ], **kwargs)
         self.add_class("rdmw-eeg-panel")
         self._initial_conditions = conditions
@@ -304,8 +317,19 @@ class EEGPanel(RunnerMixin, widgets.VBox):
         except ValueError:          # e.g. fewer than 2 conditions: Run says so
             self._refresh_estimate(None)
             return
-        opts = dict(self.options(), times=times)
-        self._refresh_estimate(lambda: self._estimate(eeg, labels, **opts))
+        opts, partial = dict(self.options(), times=times), []
+
+        def estimate():     # an estimate that does not know generalisation: the diagonal's, said so
+            try:
+                return self._estimate(eeg, labels, **opts)
+            except TypeError as exc:
+                if "generalization" not in str(exc):
+                    raise
+                partial.append(opts.pop("generalization"))
+                return self._estimate(eeg, labels, **opts)
+        self._refresh_estimate(estimate)
+        if partial and self._cost is not None:
+            self.estimate_text += " · without the train × test work of temporal generalisation (not estimated)"
 
     # ------------------------------------------------------------------ running
     def options(self) -> dict:
@@ -315,7 +339,8 @@ class EEGPanel(RunnerMixin, widgets.VBox):
                     random_state=self.seed_input.value,
                     noise_normalization=None if self.noise_dropdown.value == "none" else self.noise_dropdown.value,
                     decim=self.decim_input.value, window=self.window_input.value or None,
-                    score=self.score_dropdown.value, device=self.device_dropdown.value)
+                    score=self.score_dropdown.value, device=self.device_dropdown.value,
+                    **({"generalization": True} if self.generalization_checkbox.value else {}))
 
     def selected_data(self):
         """(eeg, labels, times) of the selected conditions."""
@@ -358,9 +383,18 @@ class EEGPanel(RunnerMixin, widgets.VBox):
     def _finish(self, result):
         from ..rdm_files import time_resolved_to_npz
 
-        name = f"eeg_rdm_{Path(self.file).stem if self.file else 'epochs'}_{self.method_dropdown.value}.npz"
+        stem = f"{Path(self.file).stem if self.file else 'epochs'}_{self.method_dropdown.value}"
+        self.generalization_result = gen = result if isinstance(result, GeneralizationRDM) else None
+        for shown in (self.generalization_viewer, self.download_generalization):
+            shown.layout.display = "none" if gen is None else None
+        if gen is not None:
+            self.generalization_viewer.result = gen
+            self.download_generalization.set_payload(f"eeg_generalization_{stem}.npz", gen.to_npz_bytes())
+            result = gen.diagonal()
+        name = f"eeg_rdm_{stem}.npz"
         self.download_npz.set_payload(name, time_resolved_to_npz(result))
         self.save_to.name_text.value = name
         self.result = result
         n_cond = len(getattr(result, "conditions", []) or [])
-        return f"{n_cond} × {n_cond} RDMs at {len(result.times)} time points", ""
+        more = "" if gen is None else f" and at {gen.shape[2]} × {gen.shape[3]} train × test times"
+        return f"{n_cond} × {n_cond} RDMs at {len(result.times)} time points{more}", ""

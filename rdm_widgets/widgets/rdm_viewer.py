@@ -1,4 +1,5 @@
-"""RDM viewer: Plotly heatmap with layer, subset, ordering, colour scale and rank-transform controls."""
+"""RDM viewer: Plotly heatmap, MDS map or dendrogram of a layer's RDM, with layer, subset, ordering, colour
+scale and rank-transform controls."""
 from __future__ import annotations
 
 import base64
@@ -11,7 +12,12 @@ from traitlets import Bool, Dict, Int, Unicode, observe
 
 from ._display import css, error_message, show_figure, show_text, status_html
 
-__all__ = ["RDMViewer", "parse_selection", "colorbar_title", "off_diagonal_range", "DISTANCE_LABELS"]
+__all__ = ["RDMViewer", "parse_selection", "colorbar_title", "off_diagonal_range", "DISTANCE_LABELS", "VIEWS"]
+
+#: what the viewer can show of the selected RDM -> the most stimuli it is drawn for (MDS needs an
+#: n x n eigen-decomposition or SMACOF iterations, a dendrogram of thousands of leaves is unreadable)
+VIEWS = {"heatmap": None, "MDS": 2000, "dendrogram": 1000}
+MDS_CHOICES = ("classical", "metric")
 
 COLORSCALES = ("Viridis", "Cividis", "Magma", "Inferno", "Plasma", "Greys", "RdBu_r", "Blues")
 _IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".gif", ".webp")
@@ -135,7 +141,9 @@ class RDMViewer(widgets.VBox):
     Attributes (traitlets)
     ----------------------
     rdms : dict, layer : str, subset : str, order : str, colorscale : str,
-    rank : bool, labels : dict, note : str (the downsampling note, or "")
+    rank : bool, labels : dict, note : str (the downsampling note, or ""),
+    view : {'heatmap', 'MDS', 'dendrogram'}, mds_method : {'classical', 'metric'},
+    selected : str (the stimulus whose image the MDS view shows large, "" for none)
     """
 
     rdms = Dict()
@@ -147,6 +155,9 @@ class RDMViewer(widgets.VBox):
     labels = Dict()
     note = Unicode("")
     max_display = Int(1000)
+    view = Unicode("heatmap")
+    mds_method = Unicode("classical")
+    selected = Unicode("")
 
     def __init__(self, rdms=None, image_folder=None, max_display: int = 1000, labels=None,
                  max_thumbnails: int = 24, **kwargs):
@@ -167,6 +178,12 @@ class RDMViewer(widgets.VBox):
                                                         description="Colours"), "rdmw-colorscale")
         self.rank_checkbox = css(widgets.Checkbox(value=False, description="Rank-transform", indent=False),
                                  "rdmw-rank")
+        self.view_buttons = css(widgets.ToggleButtons(options=list(VIEWS), value="heatmap",
+                                                      style={"button_width": "90px"}), "rdmw-view")
+        self.mds_dropdown = css(widgets.Dropdown(options=MDS_CHOICES, value="classical", description="MDS",
+                                                 layout=widgets.Layout(display="none")), "rdmw-mds-method")
+        self.selected_dropdown = css(widgets.Dropdown(options=[("none", "")], value="", description="Image of",
+                                                      layout=widgets.Layout(display="none")), "rdmw-selected")
         self.note_html = css(widgets.HTML(""), "rdmw-note")
         self.heatmap = css(widgets.Output(layout=widgets.Layout(min_height="420px")), "rdmw-heatmap")
         self.thumbnails = css(widgets.HTML(""), "rdmw-thumbnails")
@@ -176,11 +193,15 @@ class RDMViewer(widgets.VBox):
         widgets.link((self, "order"), (self.order_dropdown, "value"))
         widgets.link((self, "colorscale"), (self.colorscale_dropdown, "value"))
         widgets.link((self, "rank"), (self.rank_checkbox, "value"))
+        widgets.link((self, "view"), (self.view_buttons, "value"))
+        widgets.link((self, "mds_method"), (self.mds_dropdown, "value"))
+        widgets.link((self, "selected"), (self.selected_dropdown, "value"))
         widgets.dlink((self, "note"), (self.note_html, "value"))
 
         super().__init__([
             widgets.HBox([self.layer_dropdown, self.order_dropdown, self.colorscale_dropdown,
                           self.rank_checkbox]),
+            widgets.HBox([self.view_buttons, self.mds_dropdown, self.selected_dropdown]),
             self.subset_text, self.note_html, self.heatmap, self.thumbnails,
         ], **kwargs)
         self.add_class("rdmw-rdm-viewer")
@@ -205,11 +226,19 @@ class RDMViewer(widgets.VBox):
             self._suspend = False
         self.redraw()
 
-    @observe("layer", "subset", "order", "colorscale", "rank", "labels", "max_display")
+    @observe("layer", "subset", "order", "colorscale", "rank", "labels", "max_display", "view", "mds_method",
+             "selected")
     def _on_view_change(self, change):
         if self._suspend:
             return
         self.redraw()
+
+    @observe("view")
+    def _on_view(self, change):
+        mds = change["new"] == "MDS"
+        self.mds_dropdown.layout.display = None if mds else "none"
+        self.selected_dropdown.layout.display = None if mds and self._images else "none"
+        self.colorscale_dropdown.disabled = change["new"] != "heatmap"
 
     def current_rdm(self):
         """The LayerRDM as displayed (subset, order and rank transform applied), or None.
@@ -260,6 +289,9 @@ class RDMViewer(widgets.VBox):
             show_text(self.heatmap, "No RDMs yet: run the creation panel.")
             self.thumbnails.value = ""
             return
+        if self.view != "heatmap":
+            self._draw_map(rdm)
+            return
         zrange = off_diagonal_range(rdm.matrix) or (None, None)
         fig = rdm_heatmap(rdm, title=self.title(rdm), colorscale=self.colorscale, max_display=self.max_display,
                           zmin=zrange[0], zmax=zrange[1])
@@ -277,6 +309,52 @@ class RDMViewer(widgets.VBox):
         self._axis_labels(fig, n if k == 1 else len(fig.data[0].x))
         show_figure(self.heatmap, fig)
         self._draw_thumbnails(rdm.stimuli)
+
+    def embedding(self, rdm):
+        """The MDS of the displayed RDM (:func:`rdm_widgets.embedding.mds`, seeded; the last one is kept)."""
+        from ..embedding import mds
+
+        # one slot holding the RDM object itself (an id() could be reused once the view cache drops it)
+        cached = getattr(self, "_mds", None)
+        if cached is None or cached[0] is not rdm or cached[1] != self.mds_method:
+            self._mds = cached = (rdm, self.mds_method, mds(rdm, 2, self.mds_method, random_state=0))
+        return cached[2]
+
+    def _draw_map(self, rdm):
+        """The MDS or dendrogram view (computed by the core, drawn by the plotting module)."""
+        from ..plotting import dendrogram_figure, mds_figure
+
+        limit = VIEWS[self.view]
+        if rdm.n_stimuli > limit:
+            self.note = status_html(f"The {self.view} view is drawn for up to {limit} stimuli; this RDM has "
+                                    f"{rdm.n_stimuli}. Select a subset (e.g. 1-{limit}).", "warn")
+            show_text(self.heatmap, f"Select at most {limit} stimuli for the {self.view} view.")
+            return
+        names = list(rdm.stimuli)
+        options = [("none", "")] + [(n, n) for n in names if n in self._images]
+        if list(self.selected_dropdown.options) != options:
+            self._suspend = True
+            try:
+                self.selected_dropdown.options = options
+                if self.selected not in dict(options).values():
+                    self.selected = ""
+            finally:
+                self._suspend = False
+        try:
+            if self.view == "MDS":
+                emb = self.embedding(rdm)
+                fig = mds_figure(emb, images={n: self._images[n] for n in names if n in self._images},
+                                 selected=self.selected or None, title=f"{self.title(rdm)} · MDS ({emb.method}); "
+                                                                        f"stress-1 {emb.stress:.3g}")
+            else:
+                fig = dendrogram_figure(rdm, title=f"{self.title(rdm)} · average-linkage clustering")
+        except (ValueError, TypeError) as exc:
+            self.note = status_html(f"Error: {error_message(exc)}", "error")
+            return
+        self.note = ""
+        fig.update_layout(height=560, width=620, margin=dict(l=50, r=20, t=60, b=80))
+        show_figure(self.heatmap, fig)
+        self._draw_thumbnails(names)
 
     @staticmethod
     def _axis_labels(fig, shown: int):

@@ -8,6 +8,7 @@ Stop. Models arrive with :meth:`RSAPanel.add_models` (e.g. after a DNN run), bra
 from __future__ import annotations
 
 import html
+import inspect
 
 import ipywidgets as widgets
 import numpy as np
@@ -17,9 +18,12 @@ from ._display import css, show_figure, show_text, status_html
 from ._download import DownloadButton
 from ._runner import RunnerMixin
 
-__all__ = ["RSAPanel", "bundled_rsa_panel", "default_compute", "METHODS"]
+__all__ = ["RSAPanel", "bundled_rsa_panel", "default_compute", "METHODS", "BOOTSTRAP_CHOICES"]
 
 METHODS = ("spearman", "pearson", "kendall_tau_a")
+#: the "Bootstrap CI" dropdown: (shown, value given to the compute function as ``bootstrap``)
+BOOTSTRAP_CHOICES = (("none", None), ("over stimuli", "stimuli"), ("over subjects", "subjects"),
+                     ("stimuli and subjects", "both"))
 FIGURE_FORMATS = ("png", "svg")
 #: the table's columns on screen: (header, formatter of a row)
 _SHOWN = (
@@ -34,6 +38,8 @@ _SHOWN = (
                                          if np.isfinite(r["r_loso_min"]) else "–")),
     ("noise ceiling", lambda r: (f"{_num(r['noise_lower'], 3)} – {_num(r['noise_upper'], 3)}"
                                  if np.isfinite(r["noise_lower"]) else "–")),
+    ("bootstrap CI", lambda r: (f"{_num(r['ci_low'], 3)} – {_num(r['ci_high'], 3)} ({r.get('bootstrap')})"
+                                if _has_ci(r) else "–")),
     ("stimuli", lambda r: str(r["n_stimuli"])),
     ("subjects", lambda r: str(r["n_subjects"])),
 )
@@ -43,12 +49,36 @@ def _num(v, digits: int) -> str:
     return "–" if v is None or not np.isfinite(v) else f"{v:.{digits}g}"
 
 
-def default_compute(models, brains, *, method, n_permutations, random_state, progress):
-    """The panel's compute function: :func:`model_brain_table` (pairs that do not match are skipped)."""
+def _has_ci(row) -> bool:
+    lo, hi = row.get("ci_low"), row.get("ci_high")
+    return lo is not None and hi is not None and bool(np.isfinite(lo)) and bool(np.isfinite(hi))
+
+
+def accepts(fn, name: str) -> bool:
+    """Whether ``fn`` takes a keyword argument ``name`` (or ``**kwargs``)."""
+    try:
+        params = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    return any(p.name == name or p.kind is inspect.Parameter.VAR_KEYWORD for p in params)
+
+
+def default_compute(models, brains, *, method, n_permutations, random_state, progress, bootstrap=None):
+    """The panel's compute function: :func:`model_brain_table` (pairs that do not match are skipped).
+
+    ``bootstrap`` (``None``, ``'stimuli'``, ``'subjects'``, ``'both'``) adds bootstrap confidence
+    intervals (``ci_low``, ``ci_high``) to the rows, where ``model_brain_table`` has that parameter.
+    """
     from ..model_rsa import model_brain_table
 
+    extra = {}
+    if bootstrap is not None:
+        if not accepts(model_brain_table, "bootstrap"):
+            raise ValueError("Bootstrap confidence intervals need model_brain_table(..., bootstrap=...), which this "
+                             "version of rdm_widgets does not have; choose 'none'.")
+        extra["bootstrap"] = bootstrap
     return model_brain_table(models, brains, method=method, n_permutations=n_permutations,
-                             random_state=random_state, progress=progress, on_error="skip")
+                             random_state=random_state, progress=progress, on_error="skip", **extra)
 
 
 def table_html(table) -> str:
@@ -69,10 +99,14 @@ class RSAPanel(RunnerMixin, widgets.VBox):
     brains : dict or None
         ``{name: RDMSet}`` (a LayerRDM is accepted and wrapped).
     compute : callable or None
-        ``compute(models, brains, *, method, n_permutations, random_state, progress) -> RSATable``
-        (default :func:`default_compute`). Tests inject a fake.
+        ``compute(models, brains, *, method, n_permutations, random_state, progress[, bootstrap])
+        -> RSATable`` (default :func:`default_compute`). Tests inject a fake. The "Bootstrap CI"
+        choice is passed as ``bootstrap`` only to a function that takes it (else the dropdown is
+        disabled); rows with finite ``ci_low``/``ci_high`` are drawn with CI error bars.
     method : str
     n_permutations : int
+    bootstrap : {None, 'stimuli', 'subjects', 'both'}
+        The dropdown's initial value.
 
     Attributes (traitlets)
     ----------------------
@@ -93,7 +127,7 @@ class RSAPanel(RunnerMixin, widgets.VBox):
     _stopped_text = "Stopped: no table was computed."
 
     def __init__(self, models=None, brains=None, compute=None, method: str = "spearman",
-                 n_permutations: int = 1000, random_state=0, **kwargs):
+                 n_permutations: int = 1000, random_state=0, bootstrap=None, **kwargs):
         self._compute = compute if compute is not None else default_compute
         self.random_state = random_state
         self._run = None
@@ -107,6 +141,11 @@ class RSAPanel(RunnerMixin, widgets.VBox):
                                    "rdmw-rsa-method")
         self.permutations_input = css(widgets.BoundedIntText(value=n_permutations, min=0, max=100_000, step=100,
                                                              description="Permutations"), "rdmw-rsa-permutations")
+        can_bootstrap = accepts(self._compute, "bootstrap")
+        self.bootstrap_dropdown = css(widgets.Dropdown(
+            options=BOOTSTRAP_CHOICES, value=bootstrap, description="Bootstrap CI", disabled=not can_bootstrap,
+            tooltip="confidence intervals by resampling stimuli, subjects or both" if can_bootstrap
+            else "the compute function has no bootstrap option"), "rdmw-rsa-bootstrap")
         self.format_dropdown = css(widgets.Dropdown(options=FIGURE_FORMATS, value="png", description="Figure as",
                                                     tooltip="what the figure's camera button saves"),
                                    "rdmw-rsa-image-format")
@@ -124,7 +163,8 @@ class RSAPanel(RunnerMixin, widgets.VBox):
         self.format_dropdown.observe(lambda _: self._draw(), "value")
         super().__init__([
             widgets.HBox([self.models_select, self.brain_select]),
-            widgets.HBox([self.method_dropdown, self.permutations_input, self.format_dropdown]),
+            widgets.HBox([self.method_dropdown, self.permutations_input, self.bootstrap_dropdown,
+                          self.format_dropdown]),
             widgets.HBox([self.run_button, self.stop_button, self.progress_bar]),
             self.status_html, self.note_html, self.figure, self.table_html, self.download,
         ], **kwargs)
@@ -169,8 +209,11 @@ class RSAPanel(RunnerMixin, widgets.VBox):
     # ------------------------------------------------------------------ running
     def options(self) -> dict:
         """Keyword arguments the compute function gets from the controls (without progress)."""
-        return dict(method=self.method_dropdown.value, n_permutations=int(self.permutations_input.value),
-                    random_state=self.random_state)
+        options = dict(method=self.method_dropdown.value, n_permutations=int(self.permutations_input.value),
+                       random_state=self.random_state)
+        if not self.bootstrap_dropdown.disabled and accepts(self._compute, "bootstrap"):
+            options["bootstrap"] = self.bootstrap_dropdown.value
+        return options
 
     def run(self, wait: bool = False) -> None:
         """Compute the table for the selected models and brain RDMs in the background (the Run button)."""
@@ -184,7 +227,8 @@ class RSAPanel(RunnerMixin, widgets.VBox):
         kwargs = self.options()
         self._start(lambda progress: self._compute(models, brains, progress=progress, **kwargs),
                     f"Comparing {len(models)} model(s) with {len(brains)} brain RDM(s) "
-                    f"({kwargs['method']}, {kwargs['n_permutations']} permutations) ...")
+                    f"({kwargs['method']}, {kwargs['n_permutations']} permutations"
+                    + (f", bootstrap over {kwargs['bootstrap']}" if kwargs.get("bootstrap") else "") + ") ...")
         if wait:
             self.join()
 

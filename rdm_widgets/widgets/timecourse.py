@@ -1,5 +1,6 @@
 """Timecourse viewer: mean decoding timecourse, time slider driving the RDM at that time, pair
-timecourses, and the RSA of model layers per time point with significance.
+timecourses, the RSA of model layers per time point with significance, and a group of subjects as
+mean ± SEM with the significant clusters shaded.
 
 The RDM at the slider's time is drawn once, as a labelled Plotly heatmap (hover names the pair);
 the pair whose time course is shown is chosen with two dropdowns (a plotly figure shown through an
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 import ipywidgets as widgets
 import numpy as np
-from traitlets import Any, Dict, Int, List, observe
+from traitlets import Any, Dict, Int, List, Unicode, observe
 
 from ..eeg import METHODS
 from ._display import css, figure_output, show_figure, show_text, status_html
@@ -64,12 +65,23 @@ class TimecourseViewer(widgets.VBox):
     rsa_permutations : int
         Stimulus-label permutations of :func:`rdm_widgets.model_rsa.rsa_timecourse_test`
         (significant time points, BH-FDR over time, are marked); 0: no test.
+    group : dict or GroupTimecourse or None
+        Several subjects: ``{subject: TimeResolvedRDM}`` (``eeg_rdms`` output; summarised by
+        ``group_fn``, and a subject dropdown shows each subject's RDMs) or a ready
+        ``GroupTimecourse``. Drawn as mean ± SEM with the clusters of ``p <= group_alpha`` shaded.
+    group_fn : callable or None
+        ``group_fn(results: dict) -> GroupTimecourse`` (default
+        :func:`rdm_widgets.cluster.group_timecourse`); the viewer only displays its result.
+    group_alpha : float
+        Clusters with ``p <= group_alpha`` are shaded.
 
     Attributes (traitlets)
     ----------------------
     result, model_rdms : dict, time_index : int, pair : list [i, j],
     rsa : dict {layer: (T,) ndarray} (computed RSA timecourses),
-    rsa_tests : dict {layer: TimecourseTest} (r, p, p_fdr per time point, caution)
+    rsa_tests : dict {layer: TimecourseTest} (r, p, p_fdr per time point, caution),
+    group : the given group, group_summary : the GroupTimecourse shown, subject : str (the subject whose
+    RDMs are shown, or None)
     """
 
     result = Any(None)
@@ -78,11 +90,16 @@ class TimecourseViewer(widgets.VBox):
     pair = List([0, 1])
     rsa = Dict()
     rsa_tests = Dict()
+    group = Any(None)
+    group_summary = Any(None)
+    subject = Unicode(None, allow_none=True)
 
     def __init__(self, result=None, model_rdms=None, rsa_method: str = "spearman", rsa_permutations: int = 1000,
-                 **kwargs):
+                 group=None, group_fn=None, group_alpha: float = 0.05, **kwargs):
         self.rsa_method = rsa_method
         self.rsa_permutations = int(rsa_permutations)
+        self.group_fn = group_fn
+        self.group_alpha = float(group_alpha)
         self._setting_options = False
         self.time_slider = css(widgets.IntSlider(value=0, min=0, max=0, description="Time index",
                                                  continuous_update=False, readout=False,
@@ -97,8 +114,15 @@ class TimecourseViewer(widgets.VBox):
                                    "rdmw-pair-timecourse")
         self.rsa_note = css(widgets.HTML(""), "rdmw-rsa-note")
         self.download = css(DownloadButton("Download RDM (.npz)", "eeg_rdm.npz"), "rdmw-eeg-download")
+        self.subject_dropdown = css(widgets.Dropdown(options=[], description="Subject"), "rdmw-subject")
+        self.group_note = css(widgets.HTML(""), "rdmw-group-note")
+        self.group_timecourse = css(widgets.Output(layout=widgets.Layout(min_height="300px")),
+                                    "rdmw-group-timecourse")
+        self.group_box = widgets.VBox([self.group_timecourse, self.group_note, self.subject_dropdown],
+                                      layout=widgets.Layout(display="none"))
 
         widgets.link((self, "time_index"), (self.time_slider, "value"))
+        widgets.link((self, "subject"), (self.subject_dropdown, "value"))
         self.pair_a.observe(self._on_pair_dropdown, "value")
         self.pair_b.observe(self._on_pair_dropdown, "value")
 
@@ -106,6 +130,7 @@ class TimecourseViewer(widgets.VBox):
                                               "(hover over the matrix for the names):</small>"),
                                  self.pair_a, self.pair_b, self.download])
         super().__init__([
+            self.group_box,
             widgets.HBox([self.time_slider, self.time_label]),
             widgets.HBox([self.eeg_heatmap, pair_box]),
             self.timecourse, self.rsa_note, self.pair_timecourse,
@@ -117,6 +142,8 @@ class TimecourseViewer(widgets.VBox):
             self.model_rdms = dict(model_rdms)
         if result is not None:
             self.result = result
+        if group is not None:
+            self.group = group
 
     # ------------------------------------------------------------------ state changes
     @observe("result")
@@ -165,6 +192,39 @@ class TimecourseViewer(widgets.VBox):
     def _on_time(self, change):
         self._draw_time()      # also redraws the mean timecourse with its time marker
         self._draw_pair()      # keep the pair's time marker at the slider's time too
+        self._draw_group()
+
+    @observe("group")
+    def _on_group(self, change):
+        """A dict of subjects is summarised by ``group_fn`` (the core); a GroupTimecourse is shown as is."""
+        group = change["new"]
+        self.group_box.layout.display = "none" if group is None else None
+        self.group_note.value = ""
+        subjects = list(group) if isinstance(group, dict) else []
+        self.subject_dropdown.options = subjects
+        self.subject_dropdown.layout.display = None if subjects else "none"
+        summary = None
+        if isinstance(group, dict):
+            fn = self.group_fn
+            if fn is None:
+                from ..cluster import group_timecourse as fn
+            try:
+                summary = fn(group)
+            except (ValueError, TypeError) as exc:
+                self.group_note.value = status_html(f"No group time course: {exc}", "error")
+        elif group is not None:
+            summary = group
+        self.group_summary = summary
+        if subjects:
+            if self.subject == subjects[0]:
+                self.result = group[subjects[0]]
+            self.subject = subjects[0]
+        self._draw_group()
+
+    @observe("subject")
+    def _on_subject(self, change):
+        if isinstance(self.group, dict) and change["new"] in self.group:
+            self.result = self.group[change["new"]]
 
     @observe("pair")
     def _on_pair(self, change):
@@ -224,7 +284,7 @@ class TimecourseViewer(widgets.VBox):
         i = min(max(self.time_index, 0), len(res.times) - 1)
         title = self.time_title()
         self.time_label.value = f"<b>t = {float(res.times[i]):.3f} s</b>"
-        from .._plot_inputs import offdiagonal_range
+        from ..plotting._inputs import offdiagonal_range
 
         matrix = np.asarray(res.data[:, :, i], dtype=np.float64)
         conds = [str(c) for c in res.conditions]
@@ -280,3 +340,23 @@ class TimecourseViewer(widgets.VBox):
                                 title=f"{a} vs {b}")
         fig.update_layout(height=300, width=640, margin=dict(l=50, r=10, t=50, b=40))
         show_figure(self.pair_timecourse, fig)
+
+    def _draw_group(self):
+        from ..plotting import group_timecourse_figure
+
+        summary = self.group_summary
+        if summary is None:
+            return
+        res = self.result
+        t_now = (float(res.times[min(self.time_index, len(res.times) - 1)])
+                 if res is not None and len(res.times) == len(summary.times) else None)
+        fig = group_timecourse_figure(summary, alpha=self.group_alpha, marker_time=t_now, show_subjects=True)
+        fig.update_layout(height=320, width=640, margin=dict(l=50, r=10, t=50, b=40))
+        show_figure(self.group_timecourse, fig)
+        test = getattr(summary, "test", None)
+        if test is not None and not self.group_note.value:
+            spans = test.spans(self.group_alpha)
+            text = (", ".join(f"{a:.3f}–{b:.3f} s (p = {p:.3g})" for a, b, p in spans) if spans
+                    else f"no cluster with p ≤ {self.group_alpha:g}")
+            self.group_note.value = status_html(f"{len(summary.subjects)} subjects; significant clusters: {text}",
+                                                "muted")

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._validate import check_finite
+from .._validate import check_finite
 
 __all__ = ["unique_labels", "positions", "heatmap_input", "offdiagonal_range", "colour_label",
            "tick_labels", "MAX_TICK_LABELS", "DISTANCE_LABELS"]

@@ -25,7 +25,6 @@ magnitude of the scores (MNE compares positive scores with ``H0 <= score`` and r
 from __future__ import annotations
 
 import numpy as np
-from scipy import ndimage
 
 __all__ = ["ADJACENCIES", "t_statistic", "default_threshold", "sign_flips", "signs_of", "flipped_t", "clusters_of",
            "max_cluster_stats", "tfce_scores", "tfce_thresholds", "pointwise_p", "CHUNK_ELEMENTS"]
@@ -113,6 +112,7 @@ def signs_of(flips: np.ndarray, n: int) -> np.ndarray:
 
 def _structure(sample_ndim: int, adjacency: str, batched: bool) -> np.ndarray:
     """Structuring element: lattice neighbours in the sample axes, none along the batch axis."""
+    from scipy import ndimage   # here, not at import: scipy.ndimage costs ~0.3 s
     rank = ADJACENCIES[adjacency]
     inner = (ndimage.generate_binary_structure(sample_ndim, rank) if rank
              else np.zeros((3,) * sample_ndim, dtype=bool))
@@ -136,6 +136,7 @@ def _sides(stat: np.ndarray, threshold: float, tail: int) -> list:
 
 def clusters_of(stat: np.ndarray, threshold: float, tail: int, adjacency: str) -> tuple:
     """Observed clusters: (list of bool masks, sums (k,)); positive clusters first (MNE's order)."""
+    from scipy import ndimage   # here, not at import: scipy.ndimage costs ~0.3 s
     sign = -1.0 if tail < 0 else 1.0
     x = sign * stat
     st = _structure(stat.ndim, adjacency, batched=False)
@@ -151,6 +152,7 @@ def clusters_of(stat: np.ndarray, threshold: float, tail: int, adjacency: str) -
 
 def _label_batch(mask: np.ndarray, structure: np.ndarray) -> tuple:
     """Labels of a (P, *shape) mask and the permutation each label belongs to."""
+    from scipy import ndimage   # here, not at import: scipy.ndimage costs ~0.3 s
     labels, k = ndimage.label(mask, structure=structure)
     flat = labels.reshape(labels.shape[0], -1)
     rows, cols = np.nonzero(flat)
@@ -192,6 +194,7 @@ def tfce_scores(T: np.ndarray, tfce: dict, tail: int, adjacency: str, batched: b
     adds nothing to a map above its own stop (no sample exceeds it). ``tfce`` is in the tail-1
     form (tail -1: the caller negated T, start and step).
     """
+    from scipy import ndimage   # here, not at import: scipy.ndimage costs ~0.3 s
     x = -T if tail < 0 else T
     t1 = 1 if tail < 0 else tail
     st = _structure(x.ndim - (1 if batched else 0), adjacency, batched=batched)

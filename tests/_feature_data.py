@@ -17,6 +17,24 @@ NUMPY_POOL = {
 }
 
 
+def record_opens(monkeypatch, opener: str = "open_npz", key=lambda path: path.stem) -> list:
+    """Patch ``rdm_widgets._npy.<opener>`` to record ``key(Path(path))`` of every file it opens, in order.
+
+    The list returned fills as the code under test opens files (clear it between phases).
+    """
+    from rdm_widgets import _npy
+
+    opened = []
+    real = getattr(_npy, opener)
+
+    def recording(path, *args, **kwargs):
+        opened.append(key(Path(path)))
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(_npy, opener, recording)
+    return opened
+
+
 def open_quiet(path, **kw):
     """``open_features`` with its UserWarnings (e.g. 'Skipped ...' entries) silenced."""
     with warnings.catch_warnings():

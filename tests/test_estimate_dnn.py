@@ -17,6 +17,7 @@ import torch
 from rdm_widgets import RDMCreator, estimate_features, estimate_rdms, open_features
 from rdm_widgets.demo import demo_path
 from _synthetic import per_stimulus_folder as _per_stimulus_folder
+from _feature_data import record_opens
 
 
 # ---------------------------------------------------------------------------------------- DNN RDMs
@@ -117,20 +118,6 @@ def _video_folder(folder, n=30, clips=3, times=None, dims=(40, 900), seed=3):
     return folder
 
 
-def _counting_opens(monkeypatch):
-    from rdm_widgets import _npy as npy_mod
-
-    opened = []
-    real = npy_mod.open_npz
-
-    def counting(path, *a, **k):
-        opened.append(path.stem)
-        return real(path, *a, **k)
-
-    monkeypatch.setattr(npy_mod, "open_npz", counting)
-    return opened
-
-
 OPTION_CASES = {
     "clip": dict(multi_timepoint_rdms="clip"),
     "all_timepoints": dict(multi_timepoint_rdms="all_timepoints"),
@@ -153,7 +140,7 @@ def test_option_work_counts_equal_a_real_run(case, tmp_path, monkeypatch):
     else:
         folder = _per_stimulus_folder(tmp_path / "f", n=30, dims=(40, 900))
     est = estimate_features(folder, **opts)
-    opened = _counting_opens(monkeypatch)
+    opened = record_opens(monkeypatch)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         rdms = RDMCreator().compute_rdms(folder, **opts)

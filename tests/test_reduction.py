@@ -11,7 +11,7 @@ from scipy.spatial.distance import pdist
 from sklearn.decomposition import PCA
 from sklearn.random_projection import SparseRandomProjection, johnson_lindenstrauss_min_dim
 
-import rdm_widgets._npy as npy_mod
+from _feature_data import record_opens
 from rdm_widgets import open_features, pairwise_distances
 from rdm_widgets.reduction import (Reducer, check_reduction, fit_reducer, fit_reducer_on, jl_min_dim,
                                    reduced_source, sample_indices)
@@ -249,14 +249,7 @@ def test_each_layer_gets_its_own_size():
 def test_fit_reads_only_the_sampled_files_and_a_pass_reads_each_file_once(tmp_path, monkeypatch):
     x = planted(n=50, d=600, dtype=np.float32)
     folder = per_stimulus(tmp_path / "feats", {"fc": x, "conv": x[:, :512].reshape(50, 2, 16, 16)})
-    opened = []
-    real = npy_mod.open_npz
-
-    def counting(path, *a, **k):
-        opened.append(path.stem)
-        return real(path, *a, **k)
-
-    monkeypatch.setattr(npy_mod, "open_npz", counting)
+    opened = record_opens(monkeypatch)
     red = check_reduction("pca", n_components=5, n_samples_estim=12, random_state=2)
     src = reduced_source(folder, red)
     src.reducers(["fc", "conv"])                                         # both layers from one sample read

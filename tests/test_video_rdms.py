@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 from scipy.spatial.distance import pdist, squareform
 
-from rdm_widgets import _npy
 from rdm_widgets.batch import create_rdms_many
 from rdm_widgets.creator import RDMCreator
 from rdm_widgets.eeg import TimeResolvedRDM
@@ -19,6 +18,7 @@ from rdm_widgets.features import open_features
 from rdm_widgets.rdm import LayerRDM
 from rdm_widgets.rdm_files import load_time_resolved_rdms
 from rdm_widgets.rsa import compare_rdms, rsa_timecourse
+from _feature_data import record_opens
 
 N, CLIPS, T = 8, 4, 6
 
@@ -89,15 +89,9 @@ def test_all_timepoints_rdms_equal_scipy(video):
 def test_each_file_opened_once(video, monkeypatch):
     folder, _, _ = video
     src = open_features(folder)                 # reads the first file's headers
-    opened = Counter()
-    real = _npy.open_file
-
-    def counting(path, *args, **kwargs):
-        opened[Path(path).name] += 1
-        return real(path, *args, **kwargs)
-
-    monkeypatch.setattr(_npy, "open_file", counting)
+    names = record_opens(monkeypatch, "open_file", key=lambda path: path.name)
     out = RDMCreator().compute_rdms(src, multi_timepoint_rdms="clip", layers=["clips", "frames", "seq"])
+    opened = Counter(names)
     assert [r.n_times for r in out.values()] == [CLIPS, 3, T]
     assert sorted(opened) == sorted(p.name for p in folder.glob("*.npz"))
     assert set(opened.values()) == {1}          # all clips, time points and layers from one open

@@ -13,6 +13,7 @@ from rdm_widgets.batch import create_rdms_many
 from rdm_widgets.creator import RDMCreator
 from rdm_widgets.eeg import TimeResolvedRDM
 from rdm_widgets.rdm import LayerRDM
+from _feature_data import record_opens
 
 N, CLIPS, D = 8, 4, 40
 
@@ -91,7 +92,7 @@ def test_bad_reduction_option_raises_before_reading(wide):
 def test_reduced_layers_stream_in_blocks(wide, monkeypatch):
     from collections import Counter
 
-    from rdm_widgets import _npy, _time_rdms
+    from rdm_widgets import _time_rdms
     from rdm_widgets.features import open_features
 
     folder, _ = wide
@@ -99,16 +100,10 @@ def test_reduced_layers_stream_in_blocks(wide, monkeypatch):
               n_components=4, distance="euclidean", random_state=3)
     whole = RDMCreator().compute_rdms(folder, **kw)["wide"]
     src = open_features(folder)
-    opened = Counter()
-    real = _npy.open_file
-
-    def counting(path, *args, **kwargs):
-        opened[Path(path).name] += 1
-        return real(path, *args, **kwargs)
-
-    monkeypatch.setattr(_npy, "open_file", counting)
+    names = record_opens(monkeypatch, "open_file", key=lambda path: path.name)
     monkeypatch.setattr(_time_rdms, "BLOCK_BYTES", 1)           # one stimulus per block
     blocks = RDMCreator().compute_rdms(src, **kw)["wide"]
+    opened = Counter(names)
     np.testing.assert_array_equal(blocks.data, whole.data)       # same seeded sample, same reducer
     # every file read once to apply the reducer; only the (at most 6) sampled stimuli once more to fit it
     assert len(opened) == N and min(opened.values()) == 1

@@ -21,7 +21,8 @@ from ._reduction_fit import Reducer, fit_pca, srp_matrix
 from ._reduction_options import LayerPlan, Reduction, plan_layer
 from .features import FeatureSource, check_pooling, open_features
 
-__all__ = ["ReducedSource", "fit_layers", "fit_sample", "sample_indices", "iter_rows", "BLOCK_BYTES"]
+__all__ = ["ReducedSource", "fit_layers", "fit_sample", "fit_without_sample", "sample_indices", "iter_rows",
+           "BLOCK_BYTES"]
 
 #: original features read per block (a block is reduced before the next one is read)
 BLOCK_BYTES = 64 * 1024 ** 2
@@ -140,6 +141,18 @@ def fit_layers(source, layers, reduction: Reduction, pooling, dtype, device) -> 
     for layer in pca:
         out[layer] = _with_pca(out[layer], plans[layer], samples.pop(layer), reduction)
     return out
+
+
+def fit_without_sample(reduction: Reduction, n_stimuli: int, layer: str, dim: int):
+    """The reducer of a layer of width ``dim`` among ``n_stimuli`` rows if it needs no data (SRP,
+    or a layer left as it is), else None (PCA: read the sample, then :func:`fit_sample`).
+
+    The plan is the one :func:`fit_sample` makes from the whole seeded sample
+    (``min(n_samples_estim, n_stimuli)`` rows): a PCA plan can be left as is only because of
+    that sample's size, so the decision is taken with it.
+    """
+    plan = plan_layer(reduction, layer, dim, n_stimuli)
+    return None if plan.pca else _unfitted(reduction, plan, layer)
 
 
 def fit_sample(sample, reduction: Reduction, n_stimuli: int, layer: str, device) -> Reducer:

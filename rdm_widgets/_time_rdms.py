@@ -64,6 +64,7 @@ def _sample_rows(src, layer, axes, options) -> np.ndarray:
 
 def _reduced_layers(src, options, layers, reporter) -> Iterator[tuple]:
     """``(layer, (T, N, k) array, axes, reducer)``: each layer fitted, then streamed and reduced by blocks."""
+    from ._reduction_source import fit_without_sample
     from .reduction import fit_reducer_on
 
     layers, all_axes = src.time_axes(layers, options.multi_timepoint)
@@ -71,11 +72,14 @@ def _reduced_layers(src, options, layers, reporter) -> Iterator[tuple]:
     for layer in layers:
         axes = all_axes[layer]
         n, n_times, d = src.n_stimuli, axes.n_times, axes.dim
-        sample = torch.from_numpy(_sample_rows(src, layer, axes, options))
         # the reducer serves N * T rows: PCA's components follow the sampled rows, the automatic
-        # Johnson-Lindenstrauss size keeps all N * T rows' distances (each time point's N too)
-        reducer = fit_reducer_on(sample, options.reduction, n_stimuli=n * n_times, layer=layer, device=device)
-        del sample
+        # Johnson-Lindenstrauss size keeps all N * T rows' distances (each time point's N too);
+        # SRP (and a layer left as is) needs no rows, so no sample is read for it
+        reducer = fit_without_sample(options.reduction, n * n_times, layer, d)
+        if reducer is None:
+            sample = torch.from_numpy(_sample_rows(src, layer, axes, options))
+            reducer = fit_reducer_on(sample, options.reduction, n_stimuli=n * n_times, layer=layer, device=device)
+            del sample
         out = np.empty((n_times, n, reducer.n_components), dtype)
         rows = max(1, BLOCK_BYTES // (n_times * d * dtype.itemsize))
         for idx, x in src.iter_time_blocks(layer, options.multi_timepoint, dtype=dtype, rows=rows):

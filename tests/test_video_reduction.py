@@ -110,6 +110,33 @@ def test_reduced_layers_stream_in_blocks(wide, monkeypatch):
     assert sum(v - 1 for v in opened.values()) <= 3 * 6
 
 
+def test_time_resolved_srp_reads_each_file_once(wide, monkeypatch):
+    """SRP needs no sample: the time-resolved run opens every file once (to apply it), and each
+    clip's RDM is that of the seeded sparse projection of the clip's features (scipy reference)."""
+    from collections import Counter
+
+    from rdm_widgets._reduction_fit import srp_matrix
+
+    folder, x = wide
+    names = record_opens(monkeypatch, "open_file", key=lambda path: path.name)
+    kw = dict(layers="wide", distance="euclidean", multi_timepoint_rdms="clip")
+    RDMCreator(dtype="float64").compute_rdms(folder, **kw)
+    plain = Counter(names)
+    names.clear()
+    r = RDMCreator(dtype="float64").compute_rdms(folder, dim_reduction="srp", n_components=12, random_state=5,
+                                                 **kw)["wide"]
+    # the same files as the run without a reduction (each once, and the layout probe's first)
+    assert Counter(names) == plain and len(plain) == N and sum(plain.values()) <= N + 1
+    m = srp_matrix(12, D, 5)
+    proj = np.zeros((12, D))
+    for row in range(12):
+        cols = slice(m["indptr"][row], m["indptr"][row + 1])
+        proj[row, m["indices"][cols]] = m["scale"] * m["signs"][cols]
+    assert r.meta["dim_reduction"]["method"] == "srp" and r.meta["dim_reduction"]["n_components"] == 12
+    for c in range(CLIPS):
+        np.testing.assert_allclose(r.data[:, :, c], _ref(x[:, c] @ proj.T), rtol=1e-9, atol=1e-9)
+
+
 @pytest.mark.parametrize("kw", [dict(layers=["flat"], dim_reduction="pca"),
                                 dict(layers=["wide"], dim_reduction="srp", multi_timepoint_rdms="clip"),
                                 dict(layers=["wide"], multi_timepoint_rdms="clip")])

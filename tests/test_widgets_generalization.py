@@ -92,3 +92,35 @@ def test_figure_builder():
         generalization_figure(z, significant=np.zeros((4, 3), bool))
     with pytest.raises(ValueError, match="2-D"):
         generalization_figure(np.zeros(3))
+
+
+def test_significant_cells_outlined_on_the_mean_map():
+    """A cluster test over subjects' maps (planted effect in a block of cells) outlines its
+    significant cells on the mean map, not on one pair's map; bad masks are refused."""
+    from rdm_widgets.cluster import cluster_test
+
+    res = _fake_gen(t=6, seed=4)
+    rng = np.random.default_rng(5)
+    maps = 0.5 + 0.02 * rng.standard_normal((10, 6, 6))
+    maps[:, 2:5, 2:5] += 0.1                                       # every subject above chance there
+    test = cluster_test(maps, chance=0.5, n_permutations=256)
+    expected = test.significant(0.05)
+    assert expected[2:5, 2:5].all() and not expected[0].any()
+    viewer = GeneralizationViewer(res, significant=test)
+    np.testing.assert_array_equal(viewer.significant, expected)
+    contour = [tr for tr in _fig(viewer.map_figure)["data"] if tr.get("name") == "significant"]
+    assert len(contour) == 1
+    np.testing.assert_array_equal(np.asarray(_decode(contour[0]["z"])).reshape(6, 6) > 0.5, expected)
+    viewer.pair = [0, 1]                                           # one pair: no group mask
+    assert not [tr for tr in _fig(viewer.map_figure)["data"] if tr.get("name") == "significant"]
+    viewer.pair = []
+    assert [tr for tr in _fig(viewer.map_figure)["data"] if tr.get("name") == "significant"]
+    viewer.significant = None
+    assert not [tr for tr in _fig(viewer.map_figure)["data"] if tr.get("name") == "significant"]
+    with pytest.raises(ValueError, match=r"\(6, 6\)"):
+        viewer.significant = np.zeros((5, 6), bool)
+    with pytest.raises(TypeError, match="boolean"):
+        viewer.significant = np.zeros((6, 6))
+    viewer.significant = expected
+    viewer.result = _fake_gen(t=4, seed=6)                         # another result's size: mask dropped
+    assert viewer.significant is None

@@ -129,15 +129,16 @@ def source_reads(src, work: list, options):
 
 def sampled_files(work: list, options, n: int) -> int:
     """Files the fits open: one shared sample for all PCA layers of a run of whole layers; for
-    time-resolved RDMs one sample per layer (its sampled stimuli's files)."""
+    time-resolved RDMs one sample per PCA layer (its sampled stimuli's files)."""
     from .._reduction_source import sample_indices
 
     if options.reduction is None:
         return 0
     if options.multi_timepoint is not None:
-        # the time-resolved run reads every layer's sample before fitting, whatever the method
-        # (and whether the layer ends up reduced): its reducer is fitted on those rows
-        return sum(len(np.unique(sample_indices(w.rows, options.reduction) // w.n_times)) for w in work)
+        # the time-resolved run reads the sample of each layer PCA is fitted on (its sampled
+        # stimuli's files); SRP and layers left as they are need no rows
+        return sum(len(np.unique(sample_indices(w.rows, options.reduction) // w.n_times))
+                   for w in work if w.plan is not None and w.plan.pca)
     pca = [w for w in work if w.reduced and w.plan.pca]
     return len(sample_indices(n, options.reduction)) if pca else 0
 
@@ -297,8 +298,9 @@ def reduction_cost(n: int, work: list, options, reads, cal: dict, file_cost: tup
     seconds, peak = 0.0, 0
     timed = options.multi_timepoint is not None
     for w in work:
-        # a time-resolved run holds each layer's sampled rows (m, D) whatever the method
-        held = len(sample_indices(w.rows, options.reduction)) * w.dim * s if timed else 0
+        # a time-resolved run holds the sampled rows (m, D) of each layer PCA is fitted on
+        pca_sample = timed and w.plan is not None and w.plan.pca
+        held = len(sample_indices(w.rows, options.reduction)) * w.dim * s if pca_sample else 0
         if not w.reduced:
             peak = max(peak, held)
             continue

@@ -5,13 +5,15 @@ clickable ``ClickGrid`` (a plotly figure shown through an Output cannot send
 clicks back to the kernel) whose click selects a (train, test) cell, and as the labelled Plotly
 figure of ``rdm_widgets.plotting.generalization_figure`` (axes in the result's time unit,
 the diagonal, the selected cell marked). Beside the grid: the (n_cond, n_cond) RDM of the
-selected cell. The viewer computes nothing; it displays the result's arrays.
+selected cell. A group test's significant cells (``significant``: a boolean mask, or a
+:class:`rdm_widgets.cluster.ClusterTest` of train x test maps) are outlined on the mean map. The
+viewer computes nothing; it displays the result's arrays and the mask it is given.
 """
 from __future__ import annotations
 
 import ipywidgets as widgets
 import numpy as np
-from traitlets import Any, List, observe
+from traitlets import Any, List, observe, validate
 
 from ._clickgrid import ClickGrid
 from ._display import css, show_figure, show_text
@@ -34,19 +36,25 @@ class GeneralizationViewer(widgets.VBox):
     result : GeneralizationRDM or None
         Anything with ``.data`` (n, n, T_train, T_test), ``.train_times``, ``.test_times``,
         ``.conditions``, ``.meta``, ``.mean_map(pair=None)`` and ``.at(t, s)``.
+    significant : bool array-like (T_train, T_test), ClusterTest or None
+        Cells to outline on the mean map, e.g. ``cluster_test(maps).significant(0.05)`` over
+        subjects' mean maps; a ``ClusterTest`` is shown at ``alpha=0.05``. Not drawn on a single
+        pair's map (the test is of the mean).
 
     Attributes (traitlets)
     ----------------------
     result : the result shown
     pair : list [i, j] of the pair whose map is shown, or [] for the mean over pairs
     cell : list [train index, test index] of the selected cell
+    significant : the mask outlined on the mean map (bool ndarray) or None
     """
 
     result = Any(None)
     pair = List([])
     cell = List([0, 0])
+    significant = Any(None)
 
-    def __init__(self, result=None, **kwargs):
+    def __init__(self, result=None, significant=None, **kwargs):
         self.pair_dropdown = css(widgets.Dropdown(options=[(_MEAN, None)], value=None, description="Map of"),
                                  "rdmw-gen-pair")
         self.grid = css(ClickGrid(size=300), "rdmw-gen-grid")
@@ -65,6 +73,8 @@ class GeneralizationViewer(widgets.VBox):
         show_text(self.map_figure, "")
         if result is not None:
             self.result = result
+        if significant is not None:
+            self.significant = significant
 
     # ------------------------------------------------------------------ state changes
     @observe("result")
@@ -86,8 +96,31 @@ class GeneralizationViewer(widgets.VBox):
             self.pair_dropdown.observe(self._on_dropdown, "value")
         self.set_trait("pair", [])
         self.set_trait("cell", [best, best if mean.shape[0] == mean.shape[1] else 0])
+        if self.significant is not None and self.significant.shape != mean.shape:
+            self.set_trait("significant", None)                     # a mask of another result
         self._draw_map()
         self._draw_cell()
+
+    @validate("significant")
+    def _valid_mask(self, proposal):
+        value = proposal["value"]
+        if value is None:
+            return None
+        if callable(getattr(value, "significant", None)):           # a ClusterTest
+            value = value.significant(0.05)
+        mask = np.asarray(value)
+        if mask.dtype != bool:
+            raise TypeError(f"'significant' must be a boolean (train x test) mask or a ClusterTest; got an "
+                            f"array of dtype {mask.dtype}. Use test.significant(alpha) for a ClusterTest.")
+        res = self.result
+        if res is not None and mask.shape != tuple(res.data.shape[2:]):
+            raise ValueError(f"'significant' has shape {mask.shape}; the result's maps are "
+                             f"{tuple(res.data.shape[2:])} (train x test times).")
+        return mask
+
+    @observe("significant")
+    def _on_mask(self, change):
+        self._draw_map()
 
     def _on_dropdown(self, change):
         value = change["new"]
@@ -131,7 +164,8 @@ class GeneralizationViewer(widgets.VBox):
         self.grid.selected = list(self.cell)
         meta = getattr(res, "meta", {}) or {}
         unit = "s" if meta.get("sfreq") is not None or meta.get("ch_names") is not None else "time"
-        fig = generalization_figure(z, res.train_times, res.test_times, title=f"Train x test: {what}",
+        mask = self.significant if not self.pair else None
+        fig = generalization_figure(z, res.train_times, res.test_times, mask, title=f"Train x test: {what}",
                                     value_label=value_label(res), chance=chance_level(res),
                                     marker=tuple(self.cell), time_unit=unit)
         fig.update_layout(height=420, width=520, margin=dict(l=50, r=10, t=50, b=40))

@@ -270,17 +270,6 @@ def test_null_space_degenerate_probe(monkeypatch, count_exact):
     assert count_exact["n"] == 2 * 20
 
 
-def test_helmert_helpers():
-    rng = np.random.default_rng(19)
-    for k in (2, 3, 7, 30):
-        hk = _lda_base._helmert(k, torch.float64, "cpu")
-        r = torch.from_numpy(rng.normal(size=(4, k, 5)))
-        out = r.new_empty((4, k - 1, 5))
-        torch.testing.assert_close(_lda_null._helmert_contrasts_into(r, torch.empty_like(r), out), hk.T @ r)
-        y = torch.from_numpy(rng.normal(size=(4, k - 1, 5)))
-        torch.testing.assert_close(_lda_null._helmert_expand(y), hk @ y)
-
-
 def test_progress_and_blocks(monkeypatch):
     monkeypatch.setattr(_lda, "_BLOCK_BYTES", 1)  # one pair-time per block
     data = torch.from_numpy(np.random.default_rng(6).normal(size=(3, 5, 4, 2)))

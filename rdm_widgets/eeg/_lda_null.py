@@ -12,41 +12,7 @@ import torch
 
 from ._lda_base import (_SAFETY, _MIN_DOWNDATE, _MIN_VAR_FRAC, _helmert, _helmert_cached,
                         _chol_lower_bound_ok)
-
-
-@functools.lru_cache(maxsize=16)
-def _helmert_weights(k: int, dtype, device):
-    """(k-1, 1) ``j`` and ``1 / sqrt(j (j + 1))`` for j = 1..k-1 (the Helmert column scales)."""
-    j = torch.arange(1, k, dtype=dtype, device=device)
-    return j[:, None], torch.rsqrt(j * (j + 1))[:, None]
-
-
-def _helmert_contrasts_into(r: torch.Tensor, scratch: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
-    """``_helmert(k).T @ r`` (..., k, X) -> (..., k-1, X) in O(k X), written to ``out``, with
-    ``scratch`` (shape of r) for the cumulative sums: no fresh (N, 2k, C) temporaries (their
-    first touch, page faults, is what costs on a CPU)."""
-    j, w = _helmert_weights(r.shape[-2], r.dtype, r.device)
-    cs = torch.cumsum(r, -2, out=scratch)
-    torch.addcmul(cs[..., :-1, :], r[..., 1:, :], j, value=-1.0, out=out)
-    return out.mul_(w)
-
-
-def _helmert_expand_into(y: torch.Tensor, s1: torch.Tensor, s2: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
-    """``_helmert(k) @ y`` (..., k-1, X) -> (..., k, X) in O(k X), written to ``out``, with
-    scratch ``s1``, ``s2`` (shape of y)."""
-    j, w = _helmert_weights(y.shape[-2] + 1, y.dtype, y.device)
-    ys = torch.mul(y, w, out=s1)
-    cs = torch.cumsum(ys, -2, out=s2)                                # cs[j-1] = sum_{i <= j} ys_i
-    out[..., 0, :] = cs[..., -1, :]                                  # row 0: every column has a 1
-    torch.sub(cs[..., -1:, :], cs, out=out[..., 1:, :])              # row i: columns j > i ...
-    out[..., 1:, :].addcmul_(ys, j, value=-1.0)                      # ... and -i in column i
-    return out
-
-
-def _helmert_expand(y: torch.Tensor) -> torch.Tensor:
-    """(..., k-1, X) -> (..., k, X): ``_helmert(k) @ y`` in O(k X) (cumulative sums)."""
-    out = y.new_empty(y.shape[:-2] + (y.shape[-2] + 1, y.shape[-1]))
-    return _helmert_expand_into(y, torch.empty_like(y), torch.empty_like(y), out)
+from ._lda_fold import _chol_solve, _cholesky_inplace, _fold_gram_upper
 
 
 def _scratch(buf: torch.Tensor, *shape) -> torch.Tensor:
@@ -102,39 +68,33 @@ def _null_probe(n_chan: int, q0: int, dtype, device) -> torch.Tensor:
 
 
 def _null_basis(z0, dtm, q0):
-    """Orthonormal basis (N, q0, C) (as rows) of null(Z0), and a mask of where it is reliable.
+    """Basis (N, q0, C) (as rows) of null(Z0), orthonormal to ~1e-4 or better, and a mask of
+    where it is reliable.
 
     Projects q0 fixed random directions with ``I - Z0^T G0^-1 Z0`` (``dtm = G0^-1 Z0``),
-    orthonormalises them, and projects and orthonormalises once more to bring the residual
-    span component down to rounding. Both orthonormalisations are Cholesky QR (``u = L Q``
-    from the Cholesky factor of ``u u^T``): batched GEMMs and a q0-square factorisation,
-    where a batched Householder QR runs one LAPACK/cuSOLVER call per matrix. Cholesky QR
-    loses orthogonality like ``eps cond(u)^2``; the first pass accepts ``cond`` up to ~1e6
-    (diagonal of L > 1e-6 with unit-norm probes), leaving ~1e-4, which the second pass, on a
-    nearly orthonormal set, brings to rounding ("CholeskyQR2"). Pair-times where the random
-    directions are nearly dependent after projection (their null-space part is
-    ill-conditioned: prob. ~ 1e-6 per pair-time) get ``False``.
+    orthonormalises them by Cholesky QR (``u = L Q`` from the Cholesky factor of ``u u^T``:
+    batched GEMMs and a q0-square factorisation, where a batched Householder QR runs one
+    LAPACK/cuSOLVER call per matrix), and projects once more to bring the residual span
+    component down to rounding. Cholesky QR loses orthogonality like ``eps cond(u)^2``; it
+    accepts ``cond`` up to ~1e6 (diagonal of L > 1e-6 with unit-norm probes), leaving the rows
+    orthonormal to ~1e-4 at worst: any basis of the null space serves the fold systems
+    ``U_f^T V_f U_f`` (computed from the basis itself), a nearly orthonormal one keeps them as
+    well-conditioned as ``V_f``. Pair-times where the random directions are nearly dependent
+    after projection (their null-space part is ill-conditioned: prob. ~ 1e-6 per pair-time)
+    get ``False``.
     """
     n_pt, _, n_chan = z0.shape
     if q0 == 0:
         return z0.new_zeros(n_pt, 0, n_chan), torch.ones(n_pt, dtype=torch.bool, device=z0.device)
     om = _null_probe(n_chan, q0, z0.dtype, z0.device)
-    u = om - (om @ dtm.mT) @ z0                                       # (N, q0, C)
-    eye = torch.eye(q0, dtype=z0.dtype, device=z0.device)
-    ok = torch.ones(n_pt, dtype=torch.bool, device=z0.device)
-    for floor in (1e-6, 0.0):
-        l, info = torch.linalg.cholesky_ex(u @ u.mT)
-        ok = ok & (info == 0) & (torch.diagonal(l, dim1=-2, dim2=-1).amin(-1) > floor)
-        if not bool(ok.all()):
-            l = torch.where(ok[:, None, None], l, eye)
-        u = torch.linalg.solve_triangular(l, u, upper=False)
-        if floor:
-            u = u - (u @ dtm.mT) @ z0
-    return u, ok
-
-
-# above this nullity, U0^T Delta_f U0 is built row by row (see _null_space)
-_PAIR_LOOP_MIN = 12
+    # om @ D (N, q0, m0) as one GEMM over all pair-times (om is shared)
+    u = torch.baddbmm(om, (dtm.reshape(-1, n_chan) @ om.T).view(n_pt, -1, q0).mT, z0, alpha=-1.0)
+    l, info = torch.linalg.cholesky_ex(u @ u.mT)
+    ok = (info == 0) & (torch.diagonal(l, dim1=-2, dim2=-1).amin(-1) > 1e-6)
+    if not bool(ok.all()):
+        l = torch.where(ok[:, None, None], l, torch.eye(q0, dtype=z0.dtype, device=z0.device))
+    u = torch.linalg.solve_triangular(l, u, upper=False)
+    return u.baddbmm_(u @ dtm.mT, z0, alpha=-1.0), ok
 
 
 def _null_space(x, k, tol, weights=False):
@@ -149,7 +109,7 @@ def _null_space(x, k, tol, weights=False):
     In the pair's B0-scaled channel coordinates (so var0 = 1 and the fold variances are
     ``v_f = 1 - delta_f``, ``delta_f = c (r_a^2 + r_b^2) / n``) the fold's within scatter
     ``Q_f = Q - c (r_a r_a^T + r_b r_b^T)`` has the null space ``span U_f``,
-    ``U_f = [U0, p_a, p_b]`` with ``U0`` the null space of the pair's ``Q`` (``C-2k+2``
+    ``U_f = [p_a, p_b, U0]`` with ``U0`` the null space of the pair's ``Q`` (``C-2k+2``
     columns) and ``p = Q^+ r`` (removing trial f drops the rank by exactly one per class,
     since ``c r^T Q^+ r = 1``). sklearn's ``B pinv(B Q_f B / n) B`` with ``B = diag(v_f)^-1/2``
     is the solution operator of the saddle-point system ``[Q_f/n, V U; U^T V, 0]`` with
@@ -165,7 +125,9 @@ def _null_space(x, k, tol, weights=False):
     (``Q = Z0^T Z0``). With ``D^T = G0^-1 Z0``, ``x^T Q^+ y = (D^T x).(D^T y)``,
     ``D^T r_i = H^T e_i`` (the Helmert row of trial i) and ``p_i = D H^T e_i``;
     ``U0`` comes from projecting fixed random directions with ``I - Z0^T D^T`` (twice,
-    see :func:`_null_basis`). Since ``Q_f^+ U0 = 0`` exactly, the ``U0`` component of
+    see :func:`_null_basis`). The k fold systems ``U_f^T V_f U_f`` are built with one GEMM
+    per pair and time and factorised by Cholesky (:mod:`._lda_fold`). Since
+    ``Q_f^+ U0 = 0`` exactly, the ``U0`` component of
     ``Pi b`` is left out rather than computed, so rounding in ``U0`` is not amplified
     by ``Q^+``. The decision is evaluated as ``(e_x - y_x)^T g`` with ``g = Q_f^+ Pi d_f``
     (``Q_f^+ = D M^T M D^T``, ``M`` the projection ``I - P_N`` in ``D^T`` coordinates), so
@@ -178,7 +140,8 @@ def _null_space(x, k, tol, weights=False):
     eigenvalue of the fold's scaled matrix exceeds SAFETY tol^2; here from the norm of the
     computed ``G0^-1``, with the shifted Cholesky test for the few pair-times where that
     bound is not sharp enough), plus well-conditioned small systems:
-    ``v_f > _MIN_VAR_FRAC``, ``U^T V U`` non-singular, ``p_a, p_b`` not near-parallel and
+    ``v_f > _MIN_VAR_FRAC``, ``U^T V U`` positive definite (positive Cholesky pivots; it is
+    whenever V_f > 0 and U_f has full rank), ``p_a, p_b`` not near-parallel and
     a well-conditioned null-space probe.
     """
     n_pt, _, n_chan = x.shape
@@ -214,8 +177,9 @@ def _null_space(x, k, tol, weights=False):
         ndelta = torch.where(~ok[..., None], torch.zeros_like(ndelta), ndelta)   # keep finite; uncertified
     # pair factorisation: G0 = Z0 Z0^T (Helmert contrasts of the 2k residuals, rank 2k-2)
     z0 = torch.empty(n_pt, m0, n_chan, dtype=dt, device=dev)
-    _helmert_contrasts_into(r.view(n_pt, 2, k, n_chan), _scratch(buf1, n_pt, 2, k, n_chan),
-                            z0.view(n_pt, 2, k - 1, n_chan))
+    # Helmert products as GEMMs with the (k, k-1) matrix hk (also D^T r_i = Helmert row i)
+    hk = _helmert_cached(k, dt, dev)
+    torch.matmul(hk.T, r.view(n_pt, 2, k, n_chan), out=z0.view(n_pt, 2, k - 1, n_chan))
     g0 = z0 @ z0.mT
     l0, info0 = torch.linalg.cholesky_ex(g0)
     factored = info0 == 0
@@ -223,7 +187,8 @@ def _null_space(x, k, tol, weights=False):
     if not bool(factored.all()):                                      # singular: exact path
         l0 = torch.where(factored[:, None, None], l0, eye)
     # G0^-1 (N, m0, m0), into the (dead) r^2 buffer: it is no longer needed once ft and dtm exist
-    gi = torch.cholesky_inverse(l0, out=_scratch(buf1, n_pt, m0, m0))
+    li = torch.linalg.solve_triangular(l0, eye, upper=False)           # L0^-1 (trsm + GEMM: faster than potri)
+    gi = torch.matmul(li.mT, li, out=_scratch(buf1, n_pt, m0, m0))
     tau = _SAFETY * tol**2 * n
     cert = factored & _inverse_lower_bound_ok(gi, qdiag.new_full((n_pt,), float(n * n_chan)), tau)
     if not bool(cert.all()):
@@ -231,67 +196,50 @@ def _null_space(x, k, tol, weights=False):
         cert[redo] = _chol_lower_bound_ok(g0[redo], torch.full((len(redo),), tau, dtype=dt, device=dev))
         gi = torch.where(cert[:, None, None], gi, eye)                # keep finite; uncertified
     ok = ok & cert[:, None]
-    del g0, l0
+    del g0, l0, li
     dtm = gi @ z0                                                     # D^T = G0^-1 Z0 (N, m0, C)
     u0t, ok_u = _null_basis(z0, dtm, q0)                              # U0^T (N, q0, C)
     ok = ok & ok_u[:, None]
-    u0r = (r @ u0t.mT).view(n_pt, 2, k, q0)                           # U0^T r_i
     buf2 = z0.view(-1)                                                # z0, r: scratch from here on
     buf3 = r.view(-1)
     del z0, r
     # gi is symmetric; its transpose is the row-major view
     ft = torch.empty(n_pt, 2, k, m0, dtype=dt, device=dev)            # D^T p_i
-    _helmert_expand_into(gi.mT.view(n_pt, 2, k - 1, m0), _scratch(buf2, n_pt, 2, k - 1, m0),
-                         _scratch(buf3, n_pt, 2, k - 1, m0), ft)
+    torch.matmul(hk, gi.mT.view(n_pt, 2, k - 1, m0), out=ft)
     del gi                                                            # buf1 is free again
     pt4 = _scratch(buf1, n_pt, 2, k, n_chan)                          # p_i rows
-    _helmert_expand_into(dtm.view(n_pt, 2, k - 1, n_chan), _scratch(buf2, n_pt, 2, k - 1, n_chan),
-                         _scratch(buf3, n_pt, 2, k - 1, n_chan), pt4)
+    torch.matmul(hk, dtm.view(n_pt, 2, k - 1, n_chan), out=pt4)
     ud = (dtm @ ds[..., None])[..., 0]                                # D^T d  (N, m0)
-    hk = _helmert_cached(k, dt, dev)                                  # D^T r_i = Helmert row i
-    # S_f = U_f^T V_f U_f  (N, k, q, q)
+    # S_f = U_f^T V_f U_f  (N, k, q, q) with U_f = [p_a, p_b, U0], upper triangle only (row-major
+    # storage): the Cholesky below reads the lower triangle of its transpose. (p_a, p_b first:
+    # their rows p_s^T V_f U0 are then contiguous in s.)
     s = torch.empty(n_pt, k, q, q, dtype=dt, device=dev)
-    # U0^T V_f U0 = U0^T U0 + sum_c delta_fc u_c u_c^T
-    uu = u0t @ u0t.mT
-    if q0 <= _PAIR_LOOP_MIN:                                          # all q0^2 products at once
-        upair = torch.mul(u0t[:, :, None, :], u0t[:, None, :, :],
-                          out=_scratch(buf2, n_pt, q0, q0, n_chan) if q0 * q0 <= m0 else None)
-        upair = upair.view(n_pt, q0 * q0, n_chan)
-        s[..., :q0, :q0] = torch.baddbmm(uu.view(n_pt, 1, q0 * q0), ndelta, upair.mT).view(n_pt, k, q0, q0)
-    else:   # row by row, pairs i <= j only: half the work, and no (N, q0^2, C) temporary
-        for i in range(q0):
-            prod = torch.mul(u0t[:, i:], u0t[:, i, None], out=_scratch(buf2, n_pt, q0 - i, n_chan))
-            row = torch.baddbmm(uu[:, i:i + 1, i:], ndelta, prod.mT)  # (N, k, q0 - i)
-            s[..., i, i:q0] = row
-            s[..., i + 1:q0, i] = row[..., 1:]
+    # v_f = 1 + delta_f: U0^T V_f U0 as one GEMM (v_f > _MIN_VAR_FRAC where certified; rounding
+    # 1 + delta_f perturbs V_f by eps relative, a backward error)
+    _fold_gram_upper(u0t, torch.add(ndelta, 1.0), s)
     wp = torch.addcmul(pt4, pt4, ndelta[:, None], out=_scratch(buf3, n_pt, 2, k, n_chan))   # V_f p
     s0p = (wp.view(n_pt, 2 * k, n_chan) @ u0t.mT).view(n_pt, 2, k, q0).transpose(1, 2)
-    s[..., q0:, :q0] = s0p
-    s[..., :q0, q0:] = s0p.mT
+    s[..., :2, 2:] = s0p                                              # p_s^T V_f u_i
     tmp = _scratch(buf2, n_pt, k, n_chan)
-    sd = torch.stack([torch.mul(wp[:, 0], pt4[:, 0], out=tmp).sum(-1),   # p_s^T V_f p_s  (N, 2, k)
-                      torch.mul(wp[:, 1], pt4[:, 1], out=tmp).sum(-1)], 1)
-    s[..., q0, q0] = sd[:, 0]
-    s[..., q0 + 1, q0 + 1] = sd[:, 1]
-    sab = torch.mul(wp[:, 0], pt4[:, 1], out=tmp).sum(-1)             # p_a^T V_f p_b (N, k)
-    s[..., q0, q0 + 1] = sab
-    s[..., q0 + 1, q0] = sab
+    s[..., 0, 0] = torch.mul(wp[:, 0], pt4[:, 0], out=tmp).sum(-1)      # p_s^T V_f p_s'  (N, k)
+    s[..., 0, 1] = torch.mul(wp[:, 0], pt4[:, 1], out=tmp).sum(-1)
+    s[..., 1, 1] = torch.mul(wp[:, 1], pt4[:, 1], out=tmp).sum(-1)
     # the fold's vectors e = [x_a - mid_f, x_b - mid_f, d_f] = W3 [d, r_a, r_b]
     w3 = _fold_vectors(k, dt, dev)                                    # (3, 3)
-    # U_f^T e  (N, k, q, 3), with p_i^T d = (H^T e_i) . D^T d and p_i^T r_j = (H H^T)_ij
-    rhs = torch.empty(n_pt, k, q, 3, dtype=dt, device=dev)
-    u0e = torch.stack([(u0t @ ds[..., None])[:, None, :, 0].expand(-1, k, -1), u0r[:, 0], u0r[:, 1]], -1)
-    rhs[..., :q0, :] = u0e @ w3.T
-    pd = _helmert_expand(ud.view(n_pt, 2, k - 1, 1)).view(n_pt, 2, k)  # p_i^T d
-    rhs[..., q0, :] = torch.addcmul(w3[:, 1] * (1.0 - 1.0 / k), pd[:, 0, :, None], w3[:, 0])
-    rhs[..., q0 + 1, :] = torch.addcmul(w3[:, 2] * (1.0 - 1.0 / k), pd[:, 1, :, None], w3[:, 0])
-    # = torch.linalg.solve_ex(s, rhs), factorising in place: s's row-major storage is S^T in
-    # LAPACK's column-major layout, so factor that and solve with the adjoint (no fresh copy of s)
-    st = s.mT
-    lu, piv, info = torch.linalg.lu_factor_ex(st, out=(st, torch.empty(n_pt, k, q, dtype=torch.int32, device=dev),
-                                                       torch.empty(n_pt, k, dtype=torch.int32, device=dev)))
-    coef = torch.linalg.lu_solve(lu, piv, rhs, adjoint=True)
-    ok = ok & (info == 0)
+    # U_f^T e  (N, k, q, 3), with p_i^T d = (H^T e_i) . D^T d and p_i^T r_j = (H H^T)_ij; in
+    # LAPACK's column-major layout, which the triangular solves then take without a copy
+    rhs = torch.empty(n_pt, k, 3, q, dtype=dt, device=dev).mT
+    # U0^T e = W3[:, 0] U0^T d: U0^T r_i = 0 (r_i is in the row space of Z0; computed, it is
+    # rounding of ~eps |r|)
+    rhs[..., 2:, :] = (u0t @ ds[..., None])[:, None] * w3[:, 0]       # (N, k, q0, 3)
+    pd = (hk @ ud.view(n_pt, 2, k - 1, 1)).view(n_pt, 2, k)          # p_i^T d
+    rhs[..., 0, :] = torch.addcmul(w3[:, 1] * (1.0 - 1.0 / k), pd[:, 0, :, None], w3[:, 0])
+    rhs[..., 1, :] = torch.addcmul(w3[:, 2] * (1.0 - 1.0 / k), pd[:, 1, :, None], w3[:, 0])
+    # S_f is symmetric positive definite where ok (V_f > 0, U_f of full rank): Cholesky in place
+    # (s's row-major storage is S^T = S in LAPACK's column-major layout; no copy of s)
+    chol, ok_s = _cholesky_inplace(s)
+    ok = ok & ok_s
+    coef = _chol_solve(chol, rhs)                                     # (N, k, q, 3)
     # (I - P_N) with N = [p_a, p_b] in D^T coordinates: M u = u - F (N^T N)^-1 h^T u, with
     # F = D^T N (rows of ft) and h = D^T [r_a, r_b] (Helmert rows); Q_f^+ = D M^T M D^T.
     nn = (ft.view(n_pt, 2, k, 2, k - 1) * hk[:, None]).sum(-1)         # p_s^T p_s' (N, 2, k, 2)
@@ -304,10 +252,10 @@ def _null_space(x, k, tol, weights=False):
     # y = V_f U_f coef - U0 coef_0 = V_f [p_a, p_b] coef_p + Delta_f U0 coef_0 (Q_f^+ U0 = 0, so
     # the exact null component is left out). Only d_f goes through D^T and back through D.
     cd = coef[..., 2]                                                 # (N, k, q)
-    y = cd[..., :q0] @ u0t                                            # (N, k, C)
+    y = cd[..., 2:] @ u0t                                             # (N, k, C)
     y.mul_(ndelta)
-    y.addcmul_(cd[..., q0, None], wp[:, 0])
-    y.addcmul_(cd[..., q0 + 1, None], wp[:, 1])
+    y.addcmul_(cd[..., 0, None], wp[:, 0])
+    y.addcmul_(cd[..., 1, None], wp[:, 1])
     # w = D^T (d_f - y_d);  D^T d_f = D^T d + (Helmert row a - Helmert row b) / (k - 1)
     w = torch.baddbmm(torch.add(_fold_vectors_u(k, dt, dev)[:, 2], ud[:, None]), y, dtm.mT, alpha=-1.0)
     # v = M w
@@ -321,28 +269,28 @@ def _null_space(x, k, tol, weights=False):
     mtv = torch.addcmul(w.view(n_pt, k, 2, k - 1), beta[..., None], hk[:, None], value=-1.0)
     g = mtv.view(n_pt, k, m0) @ dtm                                   # g = D M^T v  (N, k, C)
     if weights:
-        return _weights_from_g(g, ndelta, u0t, pt4, lu, piv, q0, n, s0), ok
+        return _weights_from_g(g, ndelta, u0t, pt4, chol, n, s0), ok
     g.mul_(ndelta)                                                    # Delta_f g
     # y_x^T g = coef_x . U_f^T Delta_f g  (U_f^T g = 0)
     pg = torch.mul(pt4, g[:, None], out=_scratch(buf3, n_pt, 2, k, n_chan)).sum(-1)    # p_s^T Delta_f g
-    z = torch.cat([g @ u0t.mT, pg.transpose(1, 2)], -1)              # U_f^T Delta_f g  (N, k, q)
+    z = torch.cat([pg.transpose(1, 2), g @ u0t.mT], -1)              # U_f^T Delta_f g  (N, k, q)
     yg = (z[..., None, :] @ coef[..., :2])[..., 0, :]                 # (N, k, 2)
     # eg = -(M D^T e_x) . v = (N^T e_x) . beta - W3[x, 0] (D^T d) . v   (h^T v = 0 after M)
-    eg = torch.addcmul((beta[..., None, :] @ rhs[..., q0:, :2])[..., 0, :], udv[..., None], w3[:2, 0],
+    eg = torch.addcmul((beta[..., None, :] @ rhs[..., :2, :2])[..., 0, :], udv[..., None], w3[:2, 0],
                        value=-1.0)
     return eg.add_(yg).mul_(-n), ok
 
 
 
-def _weights_from_g(g, ndelta, u0t, pt4, lu, piv, q0, n, s0):
+def _weights_from_g(g, ndelta, u0t, pt4, chol, n, s0):
     """The fold classifiers of :func:`_null_space`: ``decision(x) = n (Pi e_x)^T g`` with
     ``Pi = I - V U S^-1 U^T``, so ``w = n Pi^T g = n (g - U S^-1 U^T V g)`` (B0-scaled), and
     ``U^T V g = U^T Delta_f g`` since ``U^T g = 0``. Returns ``w`` (N, k, C) in raw coordinates."""
     dg = g * ndelta                                                   # Delta_f g
     pg = (pt4 * dg[:, None]).sum(-1)                                  # p_s^T Delta_f g  (N, 2, k)
-    z = torch.cat([dg @ u0t.mT, pg.transpose(1, 2)], -1)              # U_f^T V_f g  (N, k, q)
-    c = torch.linalg.lu_solve(lu, piv, z[..., None], adjoint=True)[..., 0]   # S^-1 U^T V g
-    w = g - c[..., :q0] @ u0t
-    w.addcmul_(c[..., q0, None], pt4[:, 0], value=-1.0)
-    w.addcmul_(c[..., q0 + 1, None], pt4[:, 1], value=-1.0)
+    z = torch.cat([pg.transpose(1, 2), dg @ u0t.mT], -1)              # U_f^T V_f g  (N, k, q)
+    c = _chol_solve(chol, z[..., None])[..., 0]                       # S^-1 U^T V g
+    w = g - c[..., 2:] @ u0t
+    w.addcmul_(c[..., 0, None], pt4[:, 0], value=-1.0)
+    w.addcmul_(c[..., 1, None], pt4[:, 1], value=-1.0)
     return w.mul_(s0[:, None]).mul_(n)

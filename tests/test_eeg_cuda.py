@@ -56,7 +56,7 @@ def test_cuda_many_blocks_equal_one_block(monkeypatch):
     """Several GPU blocks (small block budget) give exactly the one-block result."""
     data = torch.from_numpy(np.random.default_rng(1).normal(size=(6, 30, 64, 5))).cuda()
     one = lda_loo_decisions(data)
-    monkeypatch.setattr(_lda, "_CUDA_BLOCK_BYTES", 16 * _lda._bytes_per_pair_time(30, 64, "cuda"))
+    monkeypatch.setattr(_lda, "_CUDA_BLOCK_BYTES", 16 * _lda.bytes_per_pair_time(30, 64, "cuda"))
     assert _lda.block_pair_times(30, 64, "cuda") == 16
     many = lda_loo_decisions(data)
     np.testing.assert_allclose(many.cpu().numpy(), one.cpu().numpy(), rtol=1e-10, atol=1e-10)

@@ -74,10 +74,10 @@ import torch
 
 from .._covariance import check_shrinkage
 from .._validate import check_finite, check_option
-from ._lda_base import (_SAFETY, _chol_lower_bound_ok, _fold_helmert, _fold_stats, _helmert, average_referenced,
-                        run_threaded)
+from ._lda_base import average_referenced, run_threaded
 from ._lda_channel import _avgref_channel_space, _channel_space
 from ._lda_null import _null_space
+from ._lda_sample import _exact_folds, _sample_space
 from ._linalg import lsqr_decisions, svd_decisions
 
 __all__ = ["NULL_CHUNK", "CHANNEL_CHUNK", "chunk_pair_times", "lda_loo_decisions", "lda_decisions", "lda_regime",
@@ -99,52 +99,6 @@ _NULL_BLOCK = 256
 # On a GPU the kernels are launch-bound at CPU block sizes (~300 small launches per call): one
 # call per block of this many bytes of intermediates, the null-space path in one chunk per block.
 _CUDA_BLOCK_BYTES = 2 * 2**30
-
-
-def _sample_space(xa, xb, tol):
-    """Fast path for 2k-2 <= C. Returns decisions (N, k, 2) and certified mask (N, k)."""
-    n_pt, k, _ = xa.shape
-    n = 2 * (k - 1)
-    ma, mb, ra, rb, var0, var_f, ok = _fold_stats(xa, xb)
-    var_f = torch.where(ok[..., None], var_f, var0[:, None])        # keep finite; uncertified
-    # pair-level certificate: lambda_min of the (2k-2)-dim scaled Gram of all 2k trials
-    hk = _helmert(k, xa.dtype, xa.device)
-    z0 = torch.cat([torch.einsum("ij,nic->njc", hk, ra), torch.einsum("ij,nic->njc", hk, rb)], 1)
-    z0 = z0 * var0.rsqrt()[:, None]
-    g0 = z0 @ z0.transpose(1, 2)
-    tau = torch.full((n_pt,), _SAFETY * tol**2 * n, dtype=xa.dtype, device=xa.device)
-    ok = ok & _chol_lower_bound_ok(g0, tau)[:, None]
-    # per fold: Gram of the contrasts of the 2k-2 training trials, scaled by 1/var_f
-    hf = _fold_helmert(k, xa.dtype, xa.device)
-    sw = var_f.rsqrt()                                               # (N, k, C)
-    z = torch.cat([torch.einsum("fij,nic->nfjc", hf, ra), torch.einsum("fij,nic->nfjc", hf, rb)], 2)
-    z.mul_(sw[:, :, None, :])
-    g = z @ z.transpose(-1, -2)                                      # (N, k, m, m)
-    ma_f = ma[:, None] - ra / (k - 1)
-    mb_f = mb[:, None] - rb / (k - 1)
-    mid = 0.5 * (ma_f + mb_f)
-    vec = torch.stack([xa - mid, xb - mid, mb_f - ma_f], 2) * sw[:, :, None, :]
-    rhs = z @ vec.transpose(-1, -2)                                  # (N, k, m, 3)
-    chol, info = torch.linalg.cholesky_ex(g)
-    ok = ok & (info == 0)
-    zz = torch.cholesky_solve(rhs, chol)                             # G^-1 [a_a, a_b, b]
-    dec = n * torch.stack([(zz[..., 0] * zz[..., 2]).sum(-1), (zz[..., 1] * zz[..., 2]).sum(-1)], -1)
-    return dec, ok
-
-
-def _exact_folds(xa, xb, pt, fold, tol, max_bytes=_BLOCK_BYTES):
-    """Exact SVD-path decisions for the (pair-time, fold) entries listed in pt/fold."""
-    k, c = xa.shape[1], xa.shape[2]
-    keep = torch.tensor([[i for i in range(k) if i != f] for f in range(k)], device=xa.device)
-    out = torch.empty(len(pt), 2, dtype=xa.dtype, device=xa.device)
-    step = max(1, int(max_bytes // (8 * 6 * (2 * k) * max(c, 2 * k))))
-    for s in range(0, len(pt), step):
-        p, f = pt[s:s + step], fold[s:s + step]
-        ta = xa[p[:, None], keep[f]]
-        tb = xb[p[:, None], keep[f]]
-        test = torch.stack([xa[p, f], xb[p, f]], 1)
-        out[s:s + step] = svd_decisions(ta, tb, test, tol)
-    return out
 
 
 def _chunk_decisions(x, k, tol):

@@ -9,7 +9,10 @@ A distance is registered once with :func:`register_distance` and is made of
   large common offset is centred *before* it is rounded to float32); with
   ``overwrite_x=True`` a contiguous array already in the working dtype is used in place;
 - ``prepare(x) -> state``: global statistics, computed once. ``x`` is that owned working
-  copy, so ``prepare`` may modify it in place (no further copy of the features);
+  copy, so ``prepare`` may modify it in place (no further copy of the features). The built-in
+  row-local ones (unit rows, squared norms) and the degenerate-row tests run inside the
+  preprocessing pass, on each row chunk while it is in cache (:mod:`rdm_widgets._distance_prep`):
+  one read and one write of the features before the GEMM;
 - ``block(state, rows) -> (len(rows), N)``: one block of rows of the RDM.
 
 ``chunk_size`` bounds the rows per block: beyond the working copy of the features and
@@ -84,12 +87,13 @@ from typing import Callable, Optional
 import numpy as np
 import torch
 
-from ._distance_kernels import (_PREPROCESS, _block_chebyshev, _block_euclidean, _block_mahalanobis,
+from ._distance_kernels import (_block_chebyshev, _block_euclidean, _block_mahalanobis,
                                 _block_manhattan, _block_one_minus_dot, _block_sqeuclidean, _constant_rows,
                                 _cross_chebyshev, _cross_euclidean, _cross_manhattan, _cross_one_minus_dot,
                                 _cross_sqeuclidean, _prepare_mahalanobis, _prepare_sqnorms,
-                                _prepare_unit_rows, _source, _zero_rows, all_finite, as_result, check_x,
-                                custom_blocks, symmetrize_, working_copy)
+                                _prepare_unit_rows, _zero_rows, all_finite, as_result, check_x,
+                                custom_blocks, prepare_features, symmetrize_)
+from ._distance_prep import _PREPROCESS, _source
 from ._distance_triangle import LOWER, lower_triangle, mirror_lower_, triangle_rows
 from ._options import check_device, check_dtype
 from ._progress import ProgressReporter
@@ -381,10 +385,11 @@ def pairwise_distances(x, distance="correlation", *, chunk_size: Optional[int] =
     n = x.shape[0]
     step = n if chunk_size is None else min(chunk_size, n)
     bounds = [(s, min(s + step, n)) for s in range(0, n, step)]
-    bad = degenerate_rows(x, spec) if spec.degenerate is not None else np.zeros(0, np.int64)
     with torch.no_grad(), ProgressReporter(len(bounds), progress) as reporter:
-        xw = working_copy(x, spec.preprocess, dev, dtype, overwrite=bool(overwrite_x))
+        # one pass over x: working copy, preprocessing, degenerate rows and a row-local prepare
+        state, bad = prepare_features(x, spec, dev, dtype, overwrite=bool(overwrite_x))
         if spec.func is not None:
+            xw = state
             if chunk_size is None:
                 out = as_result(spec.func(xw), (n, n), f"Custom distance {name!r}")
                 out = out.to("cpu", dtype)
@@ -393,8 +398,6 @@ def pairwise_distances(x, distance="correlation", *, chunk_size: Optional[int] =
                 out = torch.empty((n, n), dtype=dtype)
                 custom_blocks(spec.func, xw, out, bounds, reporter, name)
             return out
-        state = spec.prepare(xw) if spec.prepare is not None else xw
-        del xw                                       # prepare keeps what it needs
         out, rows = None, triangle_rows(dev)
         # symmetric built-ins in more than one block: one triangle, half the products
         triangle = spec.symmetric and spec.block in LOWER and (len(bounds) > 1 or n > rows)

@@ -105,7 +105,7 @@ def test_eeg_seconds_count_a_measured_cost_per_time_point_condition_and_pair(mon
 
     monkeypatch.setattr(_eeg, "calibrated_units", lambda plan: (7.0, 0.5, 2.0, 1))
     monkeypatch.setattr(_eeg, "contention", lambda: 1.0)          # an idle machine
-    monkeypatch.setattr(_eeg, "thread_speedup", lambda plan: 1.0)  # one thread
+    monkeypatch.setattr(_eeg, "thread_speedup", lambda plan, work=None: 1.0)  # one thread
     est = estimate_eeg(10, 20, 8, 100, method="cv_euclidean", pseudo_trials=5, n_permutations=3)
     data = est.seconds - (7.0 + 3 * 100 * (0.5 * 10 + 2.0 * 45))
     assert 0 <= data < 1.0, est.seconds                      # the rest: passes over the input
@@ -234,7 +234,13 @@ def test_thread_speedup_follows_the_runs_blocks(monkeypatch):
         s = total / (-(-(-(-total // step)) // 2) * step)
         assert 1.8 < s <= 2.0 and ideal_speedup(big, 2) == pytest.approx(s)
         f = PARALLEL_SHARE["full_rank"]
-        assert thread_speedup(big) == pytest.approx(1 / ((1 - f) + f / s))
+        full = 1 / ((1 - f) + f / s)
+        assert thread_speedup(big) == pytest.approx(full)
+        # little work per thread gains little: half the gain at HANDOFF_SECONDS per thread
+        h = _eeg_units.HANDOFF_SECONDS
+        assert thread_speedup(big, 2 * h) == pytest.approx(1 + (full - 1) / 2)
+        assert thread_speedup(big, 0.0) == 1.0
+        assert thread_speedup(big, 1e4) == pytest.approx(full, rel=1e-5)
         # per-fold LDA: folds in threads (3 folds on 2 threads take two rounds)
         lsqr = dict(method="lda_shrinkage", pseudo_trials=8)
         assert ideal_speedup(_plan(12, 40, 32, 100, cv=4, **lsqr), 2) == 2.0
@@ -288,7 +294,7 @@ def test_eeg_seconds_divide_the_kernel_work_by_the_speedup(monkeypatch):
 
     monkeypatch.setattr(_eeg, "calibrated_units", lambda plan: (0.0, 0.0, 1.0, 1))
     monkeypatch.setattr(_eeg, "contention", lambda: 1.0)
-    monkeypatch.setattr(_eeg, "thread_speedup", lambda plan: 2.0)
+    monkeypatch.setattr(_eeg, "thread_speedup", lambda plan, work=None: 2.0)
     est = estimate_eeg(5, 20, 8, 100)
     assert est.seconds == pytest.approx(100 * 10 / 2, rel=1e-3) and est.work["speedup"] == 2.0
 

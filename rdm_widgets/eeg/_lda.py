@@ -92,8 +92,13 @@ NULL_CHUNK = 32
 # reference (k=44, C=64) 184-187 us at 32-64, 254 us at 256 (blocks of ~300 before); full rank
 # (k=40, C=32) 51-55 us from 32 to 256; below 16 the per-call overhead dominates.
 CHANNEL_CHUNK = 48
-# Jobs of fewer pair-times than this many chunks are cut into this many (whatever the threads)
+# Null-space jobs of fewer pair-times than this many chunks are cut into this many (whatever the
+# threads), if each piece keeps at least _SPLIT_MIN pair-times. Measured on 2 idle cores, 2 threads
+# vs 1: S001 8 conditions at 1 time point (two calls of 14) 1.46x; the channel paths' cheaper
+# pair-times gained nothing cut in two (average reference, 2 x 3 and 2 x 12 pair-times: 0.81x,
+# 0.93x: their small calls hold the GIL), so those run small jobs as one call.
 _SPLIT_BELOW = 2
+_SPLIT_MIN = 8
 # Largest block of the null-space path (pair-times; a multiple of NULL_CHUNK).
 _NULL_BLOCK = 256
 # On a GPU the kernels are launch-bound at CPU block sizes (~300 small launches per call): one
@@ -229,7 +234,8 @@ def loo_block_layout(total: int, k: int, c: int, device="cpu", threads=None) -> 
     """
     step = block_pair_times(k, c, device)
     chunk = chunk_pair_times(k, c, device)
-    if chunk and total < _SPLIT_BELOW * chunk and step >= chunk:
+    if (chunk and total < _SPLIT_BELOW * chunk and step >= chunk and _use_null_space(k, c)
+            and total >= _SPLIT_BELOW * _SPLIT_MIN):
         # a small job (a dashboard's single time point: 28 pair-times for 8 conditions) in
         # _SPLIT_BELOW chunks, so that the threads share it; fixed by the data, not the threads
         chunk = step = -(-total // _SPLIT_BELOW)

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import functools
 import math
-from concurrent.futures import ThreadPoolExecutor
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor, wait
 
 import torch
 # Certified eigenvalues of the scaled within matrix exceed SAFETY * tol**2,
@@ -101,25 +103,66 @@ def _block_worker(fn, start):
     return fn(start)
 
 
+# One pool of block threads per thread count, kept for the process: a fresh pool per call cost
+# ~0.9 ms (threads started, their first torch calls) against ~0.2 ms for a kept one, which is
+# what made 2 threads slower than 1 on a dashboard's single time point (a few ms of work).
+_POOLS: dict = {}
+_POOL_LOCK = threading.Lock()
+_WORKER = threading.local()
+
+
+def _start_worker():
+    _WORKER.active = True
+    torch.set_num_threads(1)
+
+
+def _pool(threads: int) -> ThreadPoolExecutor:
+    with _POOL_LOCK:
+        pool = _POOLS.get(threads)
+        if pool is None:
+            pool = _POOLS[threads] = ThreadPoolExecutor(threads, thread_name_prefix="rdm_widgets-lda",
+                                                        initializer=_start_worker)
+        return pool
+
+
+def _forget_pools():
+    # a forked child inherits the pools but not their threads: it would wait on them forever
+    global _POOL_LOCK
+    _POOLS.clear()
+    _POOL_LOCK = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pools)
+
+
 def run_threaded(fn, starts, device):
     """Yield ``fn(start)`` for every start, in order. On a CPU with several torch threads the
     calls run in that many Python threads with one intra-op thread each (the kernels' many small
     torch/LAPACK calls release the GIL: ~1.5x on 2 cores). Each call computes exactly what it
     computes alone, and callers combine the results in order, so results do not depend on the
-    thread count."""
+    thread count.
+
+    The threads are a pool kept for the process (one per thread count). A call made from one of
+    them (a kernel inside a block) runs its work in that thread: a block waiting for blocks
+    queued behind it in the same pool would never finish. When the caller stops early (an
+    exception, e.g. :class:`rdm_widgets.Cancelled` from a progress callback) the blocks not
+    started are cancelled and the running ones finish before this generator returns.
+    """
     starts = list(starts)
     threads = torch.get_num_threads() if torch.device(device).type == "cpu" else 1
-    if threads <= 1 or not starts:
+    if threads <= 1 or not starts or getattr(_WORKER, "active", False):
         for s in starts:
             yield fn(s)
         return
     # a single call too runs in a worker with one intra-op thread: an OpenMP team of 2 on these
     # small operations ran a one-block job (1 time point) 2-4x slower than one thread here
-    workers = min(threads, len(starts))
-    pool = ThreadPoolExecutor(workers, thread_name_prefix="rdm_widgets-lda")
+    pool = _pool(threads)
+    futures = [pool.submit(_block_worker, fn, s) for s in starts]
     try:
-        futures = [pool.submit(_block_worker, fn, s) for s in starts]
         for f in futures:
             yield f.result()
     finally:
-        pool.shutdown(wait=True, cancel_futures=True)     # e.g. Cancelled from progress
+        for f in futures:
+            f.cancel()
+        wait(futures)

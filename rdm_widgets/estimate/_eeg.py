@@ -135,8 +135,9 @@ def _estimate(plan: EEGPlan, input_copied: bool = True):
             # the large arrays are new to the process: their pages are faulted in once
             + ((x_in if input_copied else 0) + x_sel + x_out) / cal["page_in"]) * busy
     fixed, per_cond, per_pair, _ = calibrated_units(plan)          # one thread
-    speedup = thread_speedup(plan)          # the threads: blocks of pair-times, or folds, at once
-    seconds = data + (fixed + n_perm * n_out * (per_cond * n_cond + per_pair * pairs) / speedup) * busy
+    kernel = n_out * (per_cond * n_cond + per_pair * pairs)          # one permutation, one thread
+    speedup = thread_speedup(plan, kernel)  # the threads: blocks of pair-times, or folds, at once
+    seconds = data + (fixed + n_perm * kernel / speedup) * busy
     if opts.generalization:          # on top of the diagonal (the ordinary run, in the same call)
         g_fixed, per_train, per_cell = calibrated_generalization(plan)
         trained = pairs if opts.is_lda else n_cond      # a weight solve per pair; fold means per condition

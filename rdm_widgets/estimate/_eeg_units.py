@@ -43,7 +43,7 @@ from ..eeg._loop import time_blocks
 from ..eeg._lda import loo_block_layout
 
 __all__ = ["calibrated_units", "calibrated_generalization", "thread_speedup", "generalization_speedup",
-           "ideal_speedup", "lda_layout", "PARALLEL_SHARE"]
+           "ideal_speedup", "lda_layout", "PARALLEL_SHARE", "HANDOFF_SECONDS"]
 
 _UNITS: dict = {}
 _LOCK = threading.Lock()
@@ -207,17 +207,21 @@ def calibrated_generalization(plan: EEGPlan) -> tuple:
         return _UNITS[key]
 
 
-#: Amdahl's parallel share of each regime's work per time point (measured on 2 cores with
-#: ``benchmarks/bench_estimate.py``: speed-up of 2 threads over 1 on the large jobs -- full-rank
-#: exact LDA 1.83x, rank-deficient 1.57x, average-referenced 1.58x, per-fold lsqr 1.34x,
-#: crossnobis 1.23x, cv_euclidean 1.04x; exact_svd and per-fold svd run the same kinds of
-#: blocks as their neighbours). Only blocks or folds run in parallel; the rest holds the GIL
-#: or waits for memory. The distances run their folds in workers since issue 14 (before: two
-#: intra-op threads per product); their runs are dominated by the phases around the kernel
-#: (noise whiteners, pseudo-trial averaging, input copies) and 2 threads still gained nothing
-#: measurable on the shared 2-core machine (0.8-1.1x), so their share stays 0.2.
-PARALLEL_SHARE = {"full_rank": 0.9, "rank_deficient": 0.75, "average_reference": 0.75, "exact_svd": 0.8,
-                  "per_fold_svd": 0.5, "per_fold_lsqr": 0.5, "distance": 0.2}
+#: Amdahl's parallel share of each regime's work per time point, from the speed-up of 2 threads
+#: over 1 on 2 idle cores (``benchmarks/bench_thread_speedup.py``, jobs of 16-256 time points):
+#: full-rank exact LDA 1.25-1.39x, rank-deficient 1.31-1.55x, average-referenced 1.43-1.54x,
+#: per-fold lsqr 1.71-1.85x (4 folds); exact_svd and per-fold svd run the same kinds of blocks as
+#: their neighbours. Only blocks or folds run in parallel; the rest holds the GIL (the channel
+#: paths' many small torch calls) or waits for memory. The distances (cv_euclidean, crossnobis)
+#: run their folds in workers for bits that do not depend on the threads, but 2 threads were
+#: never faster there (0.67-0.92x: their runs are the phases around the kernel): share 0.
+PARALLEL_SHARE = {"full_rank": 0.6, "rank_deficient": 0.7, "average_reference": 0.7, "exact_svd": 0.7,
+                  "per_fold_svd": 0.8, "per_fold_lsqr": 0.8, "distance": 0.0}
+
+#: Seconds of one-thread work per thread at which threads give half their speed-up: below it a
+#: block's many small calls hold the GIL about as long as they compute (2 idle cores: 2 x 3 ms
+#: of per-fold LDA ran 0.93x, 2 x 11 ms 1.21x; 2 x 3.5 ms of full-rank LDA 1.09x, 2 x 14 ms 1.27x).
+HANDOFF_SECONDS = 0.01
 
 
 def lda_layout(plan: EEGPlan, threads: int) -> tuple:
@@ -251,15 +255,24 @@ def ideal_speedup(plan: EEGPlan, threads: int) -> float:
     return total / (rounds * min(step, total))
 
 
-def thread_speedup(plan: EEGPlan) -> float:
+def thread_speedup(plan: EEGPlan, work=None) -> float:
     """How many times faster than :func:`calibrated_units` (one thread) the planned run computes
     with the process's torch threads (at most the cores): Amdahl's ``1 / ((1 - f) + f / s)`` with
-    ``f`` the regime's :data:`PARALLEL_SHARE` and ``s`` the :func:`ideal_speedup` of its blocks."""
-    s = ideal_speedup(plan, _threads(plan))
+    ``f`` the regime's :data:`PARALLEL_SHARE` and ``s`` the :func:`ideal_speedup` of its blocks.
+
+    ``work`` (seconds of one-thread kernel work of one permutation, optional) scales the gain
+    by ``w / (w + HANDOFF_SECONDS)`` with ``w`` the work per thread: a few milliseconds of
+    small calls per thread gain little (see :data:`HANDOFF_SECONDS`)."""
+    threads = _threads(plan)
+    s = ideal_speedup(plan, threads)
     if s <= 1:
         return 1.0
     f = PARALLEL_SHARE.get(plan.regime, 0.5)
-    return 1.0 / ((1.0 - f) + f / s)
+    full = 1.0 / ((1.0 - f) + f / s)
+    if work is None:
+        return full
+    w = max(float(work), 0.0) / threads
+    return 1.0 + (full - 1.0) * w / (w + HANDOFF_SECONDS)
 
 
 def generalization_speedup(plan: EEGPlan) -> float:

@@ -1,0 +1,97 @@
+"""The EEG kernels' block threads (``eeg._lda_base.run_threaded``): one pool kept per process,
+results in order, nested calls inline, early stops cancel what has not started, forks work."""
+import os
+import threading
+import time
+
+import pytest
+import torch
+
+from rdm_widgets.eeg import _lda_base
+from rdm_widgets.eeg._lda_base import run_threaded
+
+
+@pytest.fixture
+def two_threads():
+    old = torch.get_num_threads()
+    torch.set_num_threads(2)
+    yield
+    torch.set_num_threads(old)
+
+
+def test_results_in_order_from_a_kept_pool(two_threads):
+    seen = []
+
+    def fn(i):
+        seen.append(threading.get_ident())
+        time.sleep(0.002 * (5 - i))                      # later blocks finish first
+        return i * i
+
+    assert list(run_threaded(fn, range(5), "cpu")) == [0, 1, 4, 9, 16]
+    first = set(seen)
+    seen.clear()
+    assert list(run_threaded(fn, range(5), "cpu")) == [0, 1, 4, 9, 16]
+    assert threading.get_ident() not in first and len(first) == 2
+    assert set(seen) <= first                             # the same two threads, not new ones
+    # each block runs with one intra-op thread; the caller keeps its setting
+    assert list(run_threaded(lambda i: torch.get_num_threads(), range(3), "cpu")) == [1, 1, 1]
+    assert torch.get_num_threads() == 2
+
+
+def test_nested_calls_run_in_the_worker(two_threads):
+    """A block that itself calls run_threaded (two blocks waiting on the same 2-thread pool
+    would deadlock) runs the inner work in its own thread."""
+    def inner(i):
+        return threading.get_ident()
+
+    def outer(i):
+        return threading.get_ident(), list(run_threaded(inner, range(3), "cpu"))
+
+    done = []
+    t = threading.Thread(target=lambda: done.append(list(run_threaded(outer, range(4), "cpu"))))
+    t.start()
+    t.join(timeout=20)
+    assert not t.is_alive(), "nested run_threaded deadlocked"
+    for ident, inner_idents in done[0]:
+        assert set(inner_idents) == {ident}
+
+
+def test_early_stop_cancels_blocks_not_started(two_threads):
+    started, finished = [], []
+
+    def fn(i):
+        started.append(i)
+        time.sleep(0.02)
+        finished.append(i)
+        return i
+
+    gen = run_threaded(fn, range(20), "cpu")
+    assert next(gen) == 0
+    gen.close()                                          # e.g. Cancelled raised by a progress callback
+    assert sorted(started) == sorted(finished)           # nothing still running after close()
+    assert len(started) < 20
+    time.sleep(0.1)
+    assert len(started) == len(finished) < 20            # and nothing started later
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_forked_child_gets_its_own_pool(two_threads):
+    assert list(run_threaded(lambda i: i + 1, range(4), "cpu")) == [1, 2, 3, 4]   # pool exists
+    assert _lda_base._POOLS
+    pid = os.fork()
+    if pid == 0:                                         # child: the parent's threads are gone
+        code = 1
+        try:
+            code = 0 if list(run_threaded(lambda i: i * 2, range(4), "cpu")) == [0, 2, 4, 6] else 1
+        finally:
+            os._exit(code)
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+        time.sleep(0.05)
+    else:
+        os.kill(pid, 9)
+        pytest.fail("run_threaded hung in a forked child")
+    assert os.waitstatus_to_exitcode(status) == 0

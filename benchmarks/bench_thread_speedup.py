@@ -72,7 +72,7 @@ def main():
             fixed, a, b, _ = calibrated_units(plan)
             work = plan.n_times_out * (a * n_cond + b * plan.n_pairs)
             torch.set_num_threads(2)
-            model = thread_speedup(plan_eeg_rdm(x, labels, **opts), work)     # as the estimate uses it
+            model = thread_speedup(plan, work)                  # as the estimate uses it
             rows.append((name, n_t, min(one), min(two), min(one) / min(two), model, work))
             print(f"{name:24s} T={n_t:4d} 1 thread {min(one) * 1e3:8.1f} ms  2 threads {min(two) * 1e3:8.1f} ms"
                   f"  speed-up {min(one) / min(two):5.2f}  model {model:5.2f}  kernel work (1 thread) "

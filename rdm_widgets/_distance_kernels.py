@@ -13,11 +13,10 @@ import torch
 
 from ._covariance import ledoit_wolf_shrinkage
 from ._distance_accuracy import mm_t, refine_pairs_, row_norms
-# all_finite and working_copy are re-exported for rdm_widgets.tiled
-from ._distance_prep import _source, all_finite, prep_pass, working_copy  # noqa: F401
+from ._distance_prep import _source, prep_pass
 from ._distance_scaling import common_scale, global_exponent, mul_pow2_, rescale_rows_, unscale_
 
-__all__ = ["all_finite", "working_copy", "prepare_features", "as_result", "custom_pair", "custom_blocks",
+__all__ = ["prepare_features", "as_result", "custom_pair", "custom_blocks",
            "check_x", "symmetrize_"]
 
 

@@ -91,9 +91,9 @@ from ._distance_kernels import (_block_chebyshev, _block_euclidean, _block_mahal
                                 _block_manhattan, _block_one_minus_dot, _block_sqeuclidean, _constant_rows,
                                 _cross_chebyshev, _cross_euclidean, _cross_manhattan, _cross_one_minus_dot,
                                 _cross_sqeuclidean, _prepare_mahalanobis, _prepare_sqnorms,
-                                _prepare_unit_rows, _zero_rows, all_finite, as_result, check_x,
+                                _prepare_unit_rows, _zero_rows, as_result, check_x,
                                 custom_blocks, prepare_features, symmetrize_)
-from ._distance_prep import _PREPROCESS, _source
+from ._distance_prep import _PREPROCESS, _source, all_finite
 from ._distance_triangle import LOWER, lower_triangle, mirror_lower_, triangle_rows
 from ._options import check_device, check_dtype
 from ._progress import ProgressReporter

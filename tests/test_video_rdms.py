@@ -260,3 +260,20 @@ def test_real_minilm_token_sequences():
     assert r.shape == (20, 20, 5)
     for t in range(5):
         np.testing.assert_allclose(r.data[:, :, t], squareform(pdist(x[:, t], "correlation")), atol=1e-10)
+
+
+@pytest.mark.parametrize("kw", [{}, dict(dim_reduction="srp", n_components=4)])
+def test_a_file_with_another_clip_count_is_named(tmp_path, kw):
+    """Whole layers and streamed (reduced) blocks report the two files and shapes, and a second
+    read of the source names them again (the layer is not left marked as checked)."""
+    from rdm_widgets.creator import RDMCreator
+    from rdm_widgets.features import open_features
+
+    rng = np.random.default_rng(0)
+    for i in range(6):
+        np.savez(tmp_path / f"v_{i}.npz", wide=rng.normal(size=(1, 5 if i == 3 else 4, 10)))
+    src = open_features(tmp_path)
+    with pytest.raises(ValueError, match=r"\(1, 5, 10\) in 'v_3.npz' but \(1, 4, 10\) in 'v_0.npz'.*clips"):
+        RDMCreator().compute_rdms(src, layers="wide", multi_timepoint_rdms="clip", **kw)
+    with pytest.raises(ValueError, match=r"\(1, 5, 10\) in 'v_3.npz' but \(1, 4, 10\) in 'v_0.npz'"):
+        RDMCreator().compute_rdms(src, layers="wide", multi_timepoint_rdms="clip", **kw)

@@ -74,7 +74,7 @@ import torch
 
 from .._covariance import check_shrinkage
 from .._validate import check_finite, check_option
-from ._lda_base import average_referenced, run_threaded
+from ._lda_base import _BLOCK_BYTES, average_referenced, run_threaded
 from ._lda_channel import _avgref_channel_space, _channel_space
 from ._lda_null import _null_space
 from ._lda_sample import _exact_folds, _sample_space
@@ -84,7 +84,6 @@ __all__ = ["NULL_CHUNK", "CHANNEL_CHUNK", "chunk_pair_times", "lda_loo_decisions
            "block_pair_times", "bytes_per_pair_time", "loo_block_layout"]
 
 
-_BLOCK_BYTES = 256 * 2**20
 # Pair-times per call of the null-space path: ~1-4 MB per (N, k, 3, C) intermediate stays in
 # cache (on the 2-core benchmark machine 24-48 were equally fast, 12 and 64+ 15-50% slower).
 NULL_CHUNK = 32

@@ -20,6 +20,8 @@ _MIN_DOWNDATE = 1e-3
 _MIN_VAR_FRAC = 1e-5
 # A trial counts as average-referenced when |1^T x| <= this * |1| |x| (float32 rounding ~1e-8).
 _AVGREF_COS = 1e-6
+# Bytes of intermediates per CPU block of the kernels (and per batch of the exact fallback).
+_BLOCK_BYTES = 256 * 2**20
 
 __all__ = ["average_referenced", "run_threaded"]
 
@@ -112,8 +114,7 @@ _WORKER = threading.local()
 
 
 def _start_worker():
-    _WORKER.active = True
-    torch.set_num_threads(1)
+    _WORKER.active = True          # (_block_worker sets the one intra-op thread per block)
 
 
 def _pool(threads: int) -> ThreadPoolExecutor:

@@ -10,11 +10,8 @@ from __future__ import annotations
 
 import torch
 
-from ._lda_base import _SAFETY, _chol_lower_bound_ok, _fold_helmert, _fold_stats, _helmert
+from ._lda_base import _BLOCK_BYTES, _SAFETY, _chol_lower_bound_ok, _fold_helmert, _fold_stats, _helmert
 from ._linalg import svd_decisions
-
-# bytes of the exact fallback's gathered training sets per batch
-_EXACT_BLOCK_BYTES = 256 * 2**20
 
 
 def _sample_space(xa, xb, tol):
@@ -48,7 +45,7 @@ def _sample_space(xa, xb, tol):
     return dec, ok
 
 
-def _exact_folds(xa, xb, pt, fold, tol, max_bytes=_EXACT_BLOCK_BYTES):
+def _exact_folds(xa, xb, pt, fold, tol, max_bytes=_BLOCK_BYTES):
     """Exact SVD-path decisions for the (pair-time, fold) entries listed in pt/fold."""
     k, c = xa.shape[1], xa.shape[2]
     keep = torch.tensor([[i for i in range(k) if i != f] for f in range(k)], device=xa.device)

@@ -116,21 +116,27 @@ def time_stream(info: dict, stream, axes: dict, fresh: list):
     before the read and are unmarked again when it does not finish. A clip count that differs
     between files is reported with both files and shapes.
     """
+    yield from _clip_checked(info, axes, fresh, (
+        (layer, x.reshape(len(x), axes[layer].n_times, axes[layer].dim).transpose(1, 0, 2), axes[layer])
+        for layer, x in stream))
+
+
+def _clip_checked(info: dict, layers, fresh: list, items):
+    """Yield from ``items``, reporting a clip count that differs between files
+    (:func:`clip_count_error`) and unmarking the ``fresh`` layers when the read does not finish."""
     done = False
     try:
-        for layer, x in stream:
-            ax = axes[layer]
-            yield layer, x.reshape(len(x), ax.n_times, ax.dim).transpose(1, 0, 2), ax
+        yield from items
         done = True
     except ValueError as err:
-        better = clip_count_error(info, axes)
+        better = clip_count_error(info, layers)
         if better is None:
             raise
         raise better from err
     finally:
         if not done:
-            for layer in fresh:
-                info[layer].checked = False
+            for name in fresh:
+                info[name].checked = False
 
 
 def clip_count_error(info: dict, layers):
@@ -147,20 +153,8 @@ def clip_count_error(info: dict, layers):
 
 def time_blocks(info: dict, blocks, layer: str, axes: TimeAxes, fresh: list):
     """``(indices (b,), (b, T, D))`` from ``iter_row_blocks``' ``(indices, (b, T * D))`` of one layer."""
-    done = False
-    try:
-        for idx, x in blocks:
-            yield idx, x.reshape(len(x), axes.n_times, axes.dim)
-        done = True
-    except ValueError as err:
-        better = clip_count_error(info, [layer])
-        if better is None:
-            raise
-        raise better from err
-    finally:
-        if not done:
-            for name in fresh:
-                info[name].checked = False
+    yield from _clip_checked(info, [layer], fresh,
+                             ((idx, x.reshape(len(x), axes.n_times, axes.dim)) for idx, x in blocks))
 
 
 class TimeReads:

@@ -17,7 +17,8 @@ import torch
 
 from .._blocks import block_means
 from .._dask import client_scope, map_unordered
-from .._distance_kernels import all_finite, custom_pair, working_copy
+from .._distance_kernels import custom_pair
+from .._distance_prep import all_finite, working_copy
 from ._format import NpyFile
 from ._plan import TiledOptions
 

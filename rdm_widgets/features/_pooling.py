@@ -16,7 +16,8 @@ import numpy as np
 from .._validate import check_option
 
 __all__ = ["POOLINGS", "pool_features", "check_pooling", "is_sequence_shape", "sequence_axis",
-           "is_ambiguous_shape", "same_but_length", "shape_mismatch_error", "varying_length_error"]
+           "is_ambiguous_shape", "same_but_length", "shape_mismatch_error", "varying_length_error",
+           "FeatureShapeError"]
 
 
 def _mean(x: np.ndarray, axis: int, dtype=None) -> np.ndarray:
@@ -105,29 +106,51 @@ def same_but_length(shape, ref) -> bool:
     return shape[:ax] + shape[ax + 1:] == ref[:ax] + ref[ax + 1:]
 
 
-def shape_mismatch_error(layer, name, shape, ref_name, ref) -> ValueError:
+class FeatureShapeError(ValueError):
+    """A layer whose shape in one stimulus differs from its shape in the reference stimulus.
+
+    The message is the advice of a read without time axes (pool, or make the shapes agree); the
+    attributes let a time-resolved read give its own advice for the same two files
+    (:func:`rdm_widgets.features._time.clip_count_error`), whatever an earlier read left cached.
+
+    Attributes
+    ----------
+    layer : str
+    ref_name, ref_shape : str, tuple of int
+        The reference stimulus (the first file) and its per-stimulus shape.
+    name, shape : str, tuple of int
+        The stimulus whose shape differs, and that shape.
+    """
+
+    def __init__(self, message, layer, ref_name, ref_shape, name, shape):
+        super().__init__(message)
+        self.layer, self.ref_name, self.ref_shape = layer, ref_name, tuple(ref_shape)
+        self.name, self.shape = name, tuple(shape)
+
+
+def shape_mismatch_error(layer, name, shape, ref_name, ref) -> FeatureShapeError:
     """The error for a stimulus whose feature shape differs from the first stimulus'."""
     hint = ""
     if same_but_length(shape, ref):
         hint = " If this is a token sequence, pass pooling='mean', 'max', 'first' or 'last'."
-    return ValueError(
+    return FeatureShapeError(
         f"Layer {layer!r} has shape {tuple(shape)} in {name!r} but {tuple(ref)} in {ref_name!r}. "
         "Every stimulus must have the same feature shape for a layer "
-        f"(only the sequence length of [seq, D] / [1, seq, D] layers may vary).{hint}"
-    )
+        f"(only the sequence length of [seq, D] / [1, seq, D] layers may vary).{hint}",
+        layer, ref_name, ref, name, shape)
 
 
-def varying_length_error(layer, varying) -> ValueError:
+def varying_length_error(layer, varying) -> FeatureShapeError:
     """The error for variable-length sequences without pooling.
 
     ``varying`` is ``(name_a, shape_a, name_b, shape_b)``.
     """
     name_a, shape_a, name_b, shape_b = varying
-    return ValueError(
+    return FeatureShapeError(
         f"Layer {layer!r} has sequences of different lengths: shape {shape_b} in {name_b!r} "
         f"but {shape_a} in {name_a!r}. Pass pooling='mean', 'max', 'first' or 'last' to pool "
-        "over the sequence axis."
-    )
+        "over the sequence axis.",
+        layer, name_a, shape_a, name_b, shape_b)
 
 
 def pool_features(x: np.ndarray, pooling: str, axis: int = 0, dtype=None) -> np.ndarray:

@@ -27,9 +27,10 @@ from typing import Iterator
 import numpy as np
 
 from .._validate import check_option
+from ._pooling import FeatureShapeError
 
 __all__ = ["MULTI_TIMEPOINT_MODES", "check_multi_timepoint", "TimeAxes", "time_axes", "time_stream",
-           "time_blocks", "clip_count_error", "TimeReads"]
+           "time_blocks", "clip_count_error", "time_read_errors", "TimeReads"]
 
 
 @dataclass(frozen=True)
@@ -99,7 +100,7 @@ def time_axes(layer: str, shape, mode: str) -> TimeAxes:
                          "(multi_timepoint_rdms) need the same number of clips / time points in every file.")
     shape = tuple(int(s) for s in shape)
     n_axes, labels, needs = MULTI_TIMEPOINT_MODES[mode]
-    body = shape[1:] if len(shape) >= 2 and shape[0] == 1 else shape   # drop the batch axis
+    body = _body(shape)
     if len(body) < n_axes + 1:
         raise ValueError(
             f"multi_timepoint_rdms={mode!r} needs {needs}, but layer {layer!r} has shape {shape} "
@@ -107,6 +108,12 @@ def time_axes(layer: str, shape, mode: str) -> TimeAxes:
             + ("'clip'." if mode == "all_timepoints" and len(body) >= 2 else "None."))
     time_shape, feature_shape = body[:n_axes], body[n_axes:]
     return TimeAxes(shape, time_shape, feature_shape, labels(time_shape))
+
+
+def _body(shape) -> tuple:
+    """The per-stimulus shape without its batch axis (a leading 1 of a shape with 2+ axes)."""
+    shape = tuple(shape)
+    return shape[1:] if len(shape) >= 2 and shape[0] == 1 else shape
 
 
 def time_stream(info: dict, stream, axes: dict, fresh: list):
@@ -121,39 +128,58 @@ def time_stream(info: dict, stream, axes: dict, fresh: list):
         for layer, x in stream))
 
 
-def _clip_checked(info: dict, layers, fresh: list, items):
+def _clip_checked(info: dict, axes, fresh: list, items):
     """Yield from ``items``, reporting a clip count that differs between files
     (:func:`clip_count_error`) and unmarking the ``fresh`` layers when the read does not finish."""
     done = False
     try:
-        yield from items
+        with time_read_errors(axes):
+            yield from items
         done = True
-    except ValueError as err:
-        better = clip_count_error(info, layers)
-        if better is None:
-            raise
-        raise better from err
     finally:
         if not done:
             for name in fresh:
                 info[name].checked = False
 
 
-def clip_count_error(info: dict, layers):
-    """The error for a file whose clip count differs from the first file's (None if none did)."""
-    layer = next((l for l in layers if info[l].varying), None)
-    if layer is None:
+@contextlib.contextmanager
+def time_read_errors(axes=None):
+    """Within the block, a :class:`FeatureShapeError` whose two shapes differ only in their time
+    axes is raised as :func:`clip_count_error`'s (the advice of a time-resolved read).
+
+    The decision is taken from the error's own files and shapes, never from what an earlier read
+    of the source cached: a read that is refused before any file is opened (a length already seen
+    to vary, a header scan) gets the same message as the read that first found the difference.
+    """
+    try:
+        yield
+    except FeatureShapeError as err:
+        better = clip_count_error(err, axes)
+        if better is None:
+            raise
+        raise better from err
+
+
+def clip_count_error(err: FeatureShapeError, axes=None):
+    """The time-resolved error for ``err`` when its two shapes differ in the time axes only (else None).
+
+    ``axes`` is ``{layer: TimeAxes}`` of the read (its mode says how many leading axes are time:
+    1 for ``'clip'``, 2 for ``'all_timepoints'``); without it only the clip axis (the first axis
+    after the batch axis, time in either mode) counts.
+    """
+    n = len(axes[err.layer].time_shape) if axes and err.layer in axes else 1
+    a, b = _body(err.ref_shape), _body(err.shape)
+    if len(a) != len(b) or len(a) <= n or a[n:] != b[n:] or a[:n] == b[:n]:
         return None
-    name_a, shape_a, name_b, shape_b = info[layer].varying
     return ValueError(
-        f"Layer {layer!r} has shape {tuple(shape_b)} in {name_b!r} but {tuple(shape_a)} in "
-        f"{name_a!r}: a different number of clips / time points. Time-resolved RDMs "
+        f"Layer {err.layer!r} has shape {err.shape} in {err.name!r} but {err.ref_shape} in "
+        f"{err.ref_name!r}: a different number of clips / time points. Time-resolved RDMs "
         "(multi_timepoint_rdms) need the same number in every stimulus file.")
 
 
 def time_blocks(info: dict, blocks, layer: str, axes: TimeAxes, fresh: list):
     """``(indices (b,), (b, T, D))`` from ``iter_row_blocks``' ``(indices, (b, T * D))`` of one layer."""
-    yield from _clip_checked(info, [layer], fresh,
+    yield from _clip_checked(info, {layer: axes}, fresh,
                              ((idx, x.reshape(len(x), axes.n_times, axes.dim)) for idx, x in blocks))
 
 
@@ -191,7 +217,8 @@ class TimeReads:
         # count raises there), so the header scan that only answers that question early is skipped.
         fresh = self._trust_shapes(layers)
         try:
-            stream = self.iter_layers(layers, None, dtype, progress, max_bytes)
+            with time_read_errors(axes):     # e.g. a length an earlier read saw vary
+                stream = self.iter_layers(layers, None, dtype, progress, max_bytes)
         except BaseException:
             self._distrust(fresh)
             raise
@@ -220,7 +247,8 @@ class TimeReads:
         layers, axes = self.time_axes([layer], mode)
         fresh = self._trust_shapes(layers)
         try:
-            blocks = self.iter_row_blocks(layers[0], pooling=None, dtype=dtype, rows=rows)
+            with time_read_errors(axes):
+                blocks = self.iter_row_blocks(layers[0], pooling=None, dtype=dtype, rows=rows)
         except BaseException:
             self._distrust(fresh)
             raise
@@ -228,8 +256,8 @@ class TimeReads:
 
     def count_time_reads(self, layers, mode, dtype=np.float32, max_bytes=None) -> int:
         """Progress units (file reads) of :meth:`iter_time_layers`, without reading any data."""
-        layers, _ = self.time_axes(layers, mode)
-        with self.trusted_shapes(layers):
+        layers, axes = self.time_axes(layers, mode)
+        with time_read_errors(axes), self.trusted_shapes(layers):
             return self.count_reads(layers, None, dtype, max_bytes)
 
     @contextlib.contextmanager
@@ -237,11 +265,16 @@ class TimeReads:
         """Within the block, take the first file's shapes of ``layers`` as every file's.
 
         A read without pooling compares every file's shape with the first one's anyway (and
-        raises naming both), so the header scan of all files is skipped for time-resolved reads.
+        raises naming both), so the header scan of all files is skipped for time-resolved reads;
+        a clip count that differs raises the time-resolved message (:func:`time_read_errors`).
         """
         fresh = self._trust_shapes(layers)
         try:
-            yield
+            with time_read_errors():
+                # a length an earlier read saw vary: refused here, before a caller sizes a read
+                # from feature_dim (None for such a layer)
+                self.check_read(layers)
+                yield
         finally:
             self._distrust(fresh)
 

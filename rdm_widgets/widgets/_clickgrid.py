@@ -88,14 +88,23 @@ export default { render };
 class ClickGrid(anywidget.AnyWidget):
     """Clickable heatmap of a small matrix.
 
-    Attributes (synced traitlets)
-    -----------------------------
-    matrix : list of lists, shape (n, n)
+    Attributes
+    ----------
+    matrix : list of list of float, shape (n, n)
+        The values drawn. Synced with the browser.
     labels : list of str, length n
-    selected : list [i, j]; set by a click in the browser (or from Python)
+        Row and column labels. Synced with the browser.
+    selected : list of int, [i, j] or []
+        The clicked cell (row, column), set by a click in the browser or from Python. Synced
+        with the browser.
     title : str
-    zmin, zmax : float or None (colour range; default the data range)
-    size : int (approximate side length in pixels)
+        Title above the grid. Synced with the browser.
+    zmin : float or None
+        Lower end of the colour range (None: the data's minimum). Synced with the browser.
+    zmax : float or None
+        Upper end of the colour range (None: the data's maximum). Synced with the browser.
+    size : int
+        Approximate side length of the grid in pixels. Synced with the browser.
     """
 
     _esm = _ESM

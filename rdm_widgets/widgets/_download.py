@@ -73,14 +73,21 @@ class DownloadButton(anywidget.AnyWidget):
     filename, data, mime
         Initial payload (see :meth:`set_payload`); the button is disabled while ``data`` is empty.
 
-    Attributes (synced traitlets)
-    -----------------------------
-    filename : str        the name the browser saves under
-    data : bytes          the payload
-    label : str           button text
-    mime : str            Blob type (default from the file suffix, :data:`MIME_TYPES`)
+    Attributes
+    ----------
+    filename : str
+        The name the browser saves the file under. Synced with the browser.
+    data : bytes
+        The payload. Synced with the browser.
+    label : str
+        Button text. Synced with the browser.
+    mime : str
+        Blob type (default from the file suffix, ``MIME_TYPES``). Synced with the browser.
     disabled : bool
-    clicks : int          incremented by the browser on each download (for tests and logs)
+        True while there is nothing to download. Synced with the browser.
+    clicks : int
+        Incremented by the browser on each download (for tests and logs). Synced with the
+        browser.
     """
 
     _esm = _ESM

@@ -182,10 +182,13 @@ class DataBrowser(widgets.VBox):
     max_depth : int
         How deep sub-folders are offered.
 
-    Attributes (traitlets)
-    ----------------------
-    folder : str      the chosen folder, relative to the root (``"."`` the root)
-    entries : list    :class:`rdm_widgets.data_root.Entry` of that folder
+    Attributes
+    ----------
+    folder : str
+        The chosen folder, relative to the root (``"."``: the root itself).
+    entries : list of Entry
+        The :class:`rdm_widgets.data_root.Entry` of each file in that folder (usable or skipped,
+        with the reason).
     """
 
     folder = Unicode(".")
@@ -252,7 +255,8 @@ class SaveTo(widgets.HBox):
 
     Attributes
     ----------
-    status : str   the last message (paths relative to the root)
+    status : str
+        The last message (paths relative to the root).
     """
 
     status = Unicode("")

@@ -254,9 +254,10 @@ class UploadButton(widgets.VBox):
     max_mb : float
         Limit per file, shown in the UI.
 
-    Attributes (traitlets)
-    ----------------------
-    status : str   "Loaded ..." or "Error: ..." (no server paths)
+    Attributes
+    ----------
+    status : str
+        ``"Loaded ..."`` or ``"Error: ..."`` (never a server path).
     """
 
     status = Unicode("")

@@ -91,17 +91,26 @@ class RDMCreationPanel(RunnerMixin, widgets.VBox):
         starts from (default :func:`rdm_widgets.estimate.estimate_features`, which reads only
         file headers). False: no estimate. Tests inject a fake.
 
-    Attributes (traitlets)
-    ----------------------
-    folder : str            selected feature source (absolute path)
-    rdms : dict             ``{layer: LayerRDM}`` of the last finished run
-    result_path : str       output folder of the last finished run
-    labels : dict           category labels from the folder's ``stimuli.json``
-    running : bool          a run is in progress
-    progress : float        0..1
-    status : str            status line (``"Error: ..."``, ``"Stopped ..."``, ``"Done ..."``)
-    has_sequence : bool     the chosen folder has sequence (token) layers
-    estimate_text : str     "Estimated: ≈ ... · peak RAM ... · disk ..." for the current choices
+    Attributes
+    ----------
+    folder : str or None
+        The selected feature source (absolute path).
+    rdms : dict
+        ``{layer: LayerRDM}`` (or ``{layer: TimeResolvedRDM}``) of the last finished run.
+    result_path : str
+        Output folder of the last finished run (``""`` when nothing was written).
+    labels : dict
+        ``{stimulus: category label}`` from the folder's ``stimuli.json``.
+    running : bool
+        A run is in progress.
+    progress : float
+        Fraction of the run done, 0..1.
+    status : str
+        Status line (``"Error: ..."``, ``"Stopped ..."``, ``"Done ..."``).
+    has_sequence : bool
+        The chosen source has sequence (token) layers (the pooling choice applies).
+    estimate_text : str
+        ``"Estimated: ≈ ... · peak RAM ... · disk ..."`` for the current choices.
     """
 
     folder = Unicode(None, allow_none=True)

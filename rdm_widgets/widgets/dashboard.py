@@ -123,9 +123,24 @@ class Dashboard(widgets.Tab):
 
     Attributes
     ----------
-    creation : RDMCreationPanel, viewer : RDMViewer, eeg : EEGPanel, timecourse : TimecourseViewer,
-    model_time : ModelTimeViewer (shown for time-resolved creation results), rsa : RSAPanel or None,
-    dnn_browser / eeg_browser : DataBrowser, uploads : UploadArea or None
+    creation : RDMCreationPanel
+        The "Create RDMs" tab's panel.
+    viewer : RDMViewer
+        Viewer of the creation panel's RDMs.
+    model_time : ModelTimeViewer
+        Viewer of time-resolved creation results (shown instead of ``viewer`` for them).
+    eeg : EEGPanel
+        The EEG tab's panel.
+    timecourse : TimecourseViewer
+        Viewer of the EEG panel's result.
+    rsa : RSAPanel or None
+        The "Model vs brain" tab's panel (None when its dependencies are not installed).
+    dnn_browser : DataBrowser
+        Chooser of the folder whose feature sources the creation panel offers.
+    eeg_browser : DataBrowser
+        Chooser of the folder whose epochs files the EEG panel offers.
+    uploads : UploadArea or None
+        The page's upload folder (None without ``upload``).
     """
 
     def __init__(self, data_root=None, image_folder=None, eeg_path=None, *, initial_run: bool = True,

@@ -69,13 +69,29 @@ class EEGPanel(RunnerMixin, widgets.VBox):
         ETA starts from (default :func:`rdm_widgets.estimate.estimate_eeg_rdm`; it times a tiny
         decoding problem once per regime). False: no estimate. Tests inject a fake.
 
-    Attributes (traitlets)
-    ----------------------
-    file : str, data_key : str (the epochs array of an .npz), label_key : str, epochs : Epochs,
-    result : TimeResolvedRDM or None (with "Temporal generalisation": the diagonal of the
-    ``generalization_result`` (GeneralizationRDM, shown in ``generalization_viewer``) or None),
-    running : bool, progress : float (0..1), status : str,
-    estimate_text : str ("Estimated: ≈ ... · peak RAM ..." for the current choices)
+    Attributes
+    ----------
+    file : str or None
+        The chosen epochs file.
+    data_key : str or None
+        The epochs array of an ``.npz`` file.
+    label_key : str or None
+        The condition labels decoded (one of the epochs' label keys).
+    epochs : Epochs or None
+        The opened epochs.
+    result : TimeResolvedRDM or None
+        The last decoding RDM (with "Temporal generalisation": the diagonal of
+        ``generalization_result``).
+    generalization_result : GeneralizationRDM or None
+        The last temporal generalisation result (shown in ``generalization_viewer``), else None.
+    running : bool
+        A run is in progress.
+    progress : float
+        Fraction of the run done, 0..1.
+    status : str
+        Status line (``"Error: ..."``, ``"Stopped ..."``, ``"Done ..."``).
+    estimate_text : str
+        ``"Estimated: ≈ ... · peak RAM ..."`` for the current choices.
     """
 
     file = Unicode(None, allow_none=True)

@@ -41,12 +41,16 @@ class GeneralizationViewer(widgets.VBox):
         subjects' mean maps; a ``ClusterTest`` is shown at ``alpha=0.05``. Not drawn on a single
         pair's map (the test is of the mean).
 
-    Attributes (traitlets)
-    ----------------------
-    result : the result shown
-    pair : list [i, j] of the pair whose map is shown, or [] for the mean over pairs
-    cell : list [train index, test index] of the selected cell
-    significant : the mask outlined on the mean map (bool ndarray) or None
+    Attributes
+    ----------
+    result : GeneralizationRDM or None
+        The result shown.
+    pair : list of int, [i, j] or []
+        The pair of conditions whose map is shown ([] for the mean over pairs).
+    cell : list of int, [train index, test index]
+        The selected cell of the map.
+    significant : np.ndarray of bool, shape (T_train, T_test), or None
+        The mask outlined on the mean map.
     """
 
     result = Any(None)

@@ -41,10 +41,20 @@ class ModelTimeViewer(widgets.VBox):
     method : str
         Initial correlation.
 
-    Attributes (traitlets)
-    ----------------------
-    result : the shown TimeResolvedRDM, layer : str or None, time_index : int (model time),
-    brain : the brain TimeResolvedRDM or None, method : str, rsa_map : (Tm, Tb) ndarray or None
+    Attributes
+    ----------
+    result : TimeResolvedRDM or dict or None
+        The model RDMs given (one, or ``{layer: TimeResolvedRDM}``).
+    layer : str or None
+        The layer shown (when ``result`` is a dict).
+    time_index : int
+        The model time point shown.
+    brain : TimeResolvedRDM or None
+        The brain RDMs the model is compared with.
+    method : str
+        The correlation of the RSA map.
+    rsa_map : np.ndarray, shape (n_model_times, n_brain_times), or None
+        The model time x brain time RSA map shown.
     """
 
     result = Any(None)

@@ -33,13 +33,18 @@ class OnDiskRDMViewer(widgets.VBox):
     navigator_size : int
         Cells per side of the clickable overview.
 
-    Attributes (traitlets)
-    ----------------------
-    rows, cols : (start, stop)
-        The displayed stimulus ranges (stop exclusive).
+    Attributes
+    ----------
+    rows : tuple of int, (start, stop)
+        The displayed rows' stimulus range (stop exclusive).
+    cols : tuple of int, (start, stop)
+        The displayed columns' stimulus range (stop exclusive).
     colorscale : str
+        Plotly colour scale of the heatmap.
+    max_cells : int
+        Most cells per side drawn (the ``max_cells`` parameter).
     info : str
-        What is shown ("full resolution" or the block size).
+        What is shown (``"full resolution"`` or the block size).
     """
 
     rows = Tuple(Int(), Int())

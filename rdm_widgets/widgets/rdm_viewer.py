@@ -138,12 +138,33 @@ class RDMViewer(widgets.VBox):
     max_thumbnails : int
         Most thumbnails shown.
 
-    Attributes (traitlets)
-    ----------------------
-    rdms : dict, layer : str, subset : str, order : str, colorscale : str,
-    rank : bool, labels : dict, note : str (the downsampling note, or ""),
-    view : {'heatmap', 'MDS', 'dendrogram'}, mds_method : {'classical', 'metric'},
-    selected : str (the stimulus whose image the MDS view shows large, "" for none)
+    Attributes
+    ----------
+    rdms : dict
+        ``{layer: LayerRDM}`` shown.
+    layer : str or None
+        The layer shown.
+    subset : str
+        The stimuli shown, as typed: names or 1-based positions (e.g. ``"1-10, 15"``; ``""``:
+        all), read by :func:`parse_selection`.
+    order : {'original', 'category', 'cluster'}
+        Stimulus ordering (:data:`rdm_widgets.ordering.ORDERINGS`).
+    colorscale : str
+        Plotly colour scale of the heatmap.
+    rank : bool
+        Show the ranks of the dissimilarities instead of their values.
+    labels : dict
+        ``{stimulus: category label}`` used by the ``'category'`` ordering.
+    note : str
+        The downsampling note (``""`` when every cell is drawn).
+    max_display : int
+        Most rows/columns drawn (the ``max_display`` parameter).
+    view : {'heatmap', 'MDS', 'dendrogram'}
+        What is drawn.
+    mds_method : {'classical', 'metric'}
+        The MDS of the ``'MDS'`` view.
+    selected : str
+        The stimulus whose image the MDS view shows large (``""``: none).
     """
 
     rdms = Dict()

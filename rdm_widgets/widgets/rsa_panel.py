@@ -108,11 +108,22 @@ class RSAPanel(RunnerMixin, widgets.VBox):
     bootstrap : {None, 'stimuli', 'subjects', 'both'}
         The dropdown's initial value.
 
-    Attributes (traitlets)
-    ----------------------
-    models, brains : dict
-    table : RSATable or None     the last result
-    running : bool, progress : float, status : str
+    Attributes
+    ----------
+    models : dict
+        ``{model name: {layer: LayerRDM}}`` compared.
+    brains : dict
+        ``{name: RDMSet}`` compared with.
+    table : RSATable or None
+        The last result.
+    running : bool
+        A run is in progress.
+    progress : float
+        Fraction of the run done, 0..1.
+    status : str
+        Status line (``"Error: ..."``, ``"Stopped ..."``, ``"Done ..."``).
+    estimate_text : str
+        ``"Estimated: ..."`` for the current choices.
     """
 
     models = Dict()

@@ -75,13 +75,26 @@ class TimecourseViewer(widgets.VBox):
     group_alpha : float
         Clusters with ``p <= group_alpha`` are shaded.
 
-    Attributes (traitlets)
-    ----------------------
-    result, model_rdms : dict, time_index : int, pair : list [i, j],
-    rsa : dict {layer: (T,) ndarray} (computed RSA timecourses),
-    rsa_tests : dict {layer: TimecourseTest} (r, p, p_fdr per time point, caution),
-    group : the given group, group_summary : the GroupTimecourse shown, subject : str (the subject whose
-    RDMs are shown, or None)
+    Attributes
+    ----------
+    result : TimeResolvedRDM or None
+        The time-resolved RDM shown.
+    model_rdms : dict
+        ``{layer: LayerRDM}`` model RDMs compared with ``result``.
+    time_index : int
+        The time point whose RDM is shown.
+    pair : list of int, [i, j]
+        The pair of conditions whose dissimilarity time course is shown.
+    rsa : dict
+        ``{layer: np.ndarray of shape (T,)}``: the computed RSA time courses.
+    rsa_tests : dict
+        ``{layer: TimecourseTest}``: r, p and p_fdr per time point, and the caution.
+    group : dict or GroupTimecourse or None
+        The group given (``{subject: TimeResolvedRDM}`` or a ready ``GroupTimecourse``).
+    group_summary : GroupTimecourse or None
+        The group time course shown.
+    subject : str or None
+        The subject whose RDMs are shown as ``result`` (None without a ``{subject: ...}`` group).
     """
 
     result = Any(None)

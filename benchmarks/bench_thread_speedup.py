@@ -31,6 +31,7 @@ CASES = {
     "average-referenced": (4, 44, 64, {}, True),
     "lda_shrinkage, 4 folds": (12, 40, 32, dict(method="lda_shrinkage", cv=4, pseudo_trials=8), False),
     "cv_euclidean": (20, 20, 32, dict(method="cv_euclidean", pseudo_trials=5), False),
+    "crossnobis": (20, 20, 32, dict(method="crossnobis", pseudo_trials=5), False),
 }
 TIMES = (1, 4, 16, 64, 256)
 
@@ -56,10 +57,12 @@ def main():
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--times", default=",".join(map(str, TIMES)))
     ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "thread_speedup.md"))
+    ap.add_argument("--only", default=",".join(CASES), help="comma-separated job names")
     args = ap.parse_args()
     rows = []
     load0 = os.getloadavg()[0]
-    for name, (n_cond, k, n_ch, opts, avg) in CASES.items():
+    for name in (n.strip() for n in args.only.split(",")):
+        n_cond, k, n_ch, opts, avg = CASES[name]
         for n_t in map(int, args.times.split(",")):
             x, labels = _data(n_cond, k, n_ch, n_t, avg)
             _time(x, labels, opts, 1), _time(x, labels, opts, 2)          # warm-up

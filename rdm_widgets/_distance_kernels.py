@@ -264,10 +264,14 @@ def _prepare_mahalanobis(x):
     # the distance is invariant to one common factor (the shrunk covariance scales with its
     # square), so features whose products would overflow or underflow x.dtype (the Gram matrix
     # below) are multiplied by a power of two first, and nothing is undone afterwards
-    k = global_exponent(x, row_norms(x, squared=True))
+    sq = row_norms(x, squared=True)
+    k = global_exponent(x, sq)
     if k:
         mul_pow2_(x, k)
-    sq = torch.linalg.vector_norm(x, dim=1, dtype=torch.float64).square()
+        sq = row_norms(x, squared=True)
+    # row_norms sums in float64 blocks (~1e-8 relative); vector_norm(x, dtype=float64) made a
+    # float64 copy of all of x (twice its bytes for float32 features) for these N numbers
+    sq = sq.to(torch.float64)
     if float(sq.sum()) == 0:
         raise ValueError("mahalanobis: all stimuli have identical features; the covariance is zero.")
     if p > n:

@@ -95,3 +95,38 @@ def test_forked_child_gets_its_own_pool(two_threads):
         os.kill(pid, 9)
         pytest.fail("run_threaded hung in a forked child")
     assert os.waitstatus_to_exitcode(status) == 0
+
+
+def test_workers_cap_runs_in_one_worker_thread(two_threads):
+    seen = []
+
+    def fn(i):
+        seen.append((threading.get_ident(), torch.get_num_threads()))
+        time.sleep(0.002 * (3 - i))
+        return i + 1
+
+    assert list(run_threaded(fn, range(4), "cpu", workers=1)) == [1, 2, 3, 4]
+    assert len({t for t, _ in seen}) == 1 and seen[0][0] != threading.get_ident()
+    assert {n for _, n in seen} == {1}                    # no OpenMP team in the worker either
+
+
+def test_cv_euclidean_folds_in_one_worker_crossnobis_in_two(two_threads, monkeypatch):
+    """cv_euclidean's folds gained nothing from 2 workers (benchmarks/bench_thread_speedup.py),
+    crossnobis' do; the RDM is the same to the bit with 1 and 2 threads either way."""
+    import numpy as np
+    from rdm_widgets.eeg import eeg_rdm
+    rng = np.random.default_rng(3)
+    labels = np.repeat(np.arange(5), 12)
+    x = rng.standard_normal((len(labels), 8, 6)) + 0.4 * labels[:, None, None]
+    pools = []
+    real_pool = _lda_base._pool
+    monkeypatch.setattr(_lda_base, "_pool", lambda n: pools.append(n) or real_pool(n))
+    for method, expected in (("cv_euclidean", {1}), ("crossnobis", {2})):
+        pools.clear()
+        two = eeg_rdm(x, labels, method=method, pseudo_trials=3, random_state=0)
+        assert set(pools) == expected, method
+        torch.set_num_threads(1)
+        one = eeg_rdm(x, labels, method=method, pseudo_trials=3, random_state=0)
+        torch.set_num_threads(2)
+        assert two.shape == (5, 5, 6)
+        np.testing.assert_array_equal(np.asarray(two), np.asarray(one))

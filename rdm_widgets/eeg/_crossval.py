@@ -63,11 +63,11 @@ class _Turns:
             self._cond.notify_all()
 
 
-def run_in_order(fn, n: int, device, reporter_step=None):
+def run_in_order(fn, n: int, device, reporter_step=None, workers=None):
     """Run ``fn(i, turns)`` for ``i`` in ``range(n)`` with :func:`._lda_base.run_threaded`
-    (workers with one intra-op thread each); ``fn`` adds its term inside ``turns.turn(j)`` with
-    ``j`` counting up from 0 over all calls. ``reporter_step(i)`` runs in the caller's thread
-    after call ``i`` (where a progress callback may cancel)."""
+    (workers with one intra-op thread each, at most ``workers``); ``fn`` adds its term inside
+    ``turns.turn(j)`` with ``j`` counting up from 0 over all calls. ``reporter_step(i)`` runs in
+    the caller's thread after call ``i`` (where a progress callback may cancel)."""
     turns = _Turns()
 
     def call(i):
@@ -80,7 +80,7 @@ def run_in_order(fn, n: int, device, reporter_step=None):
             # before it raises this error in the caller
             turns.stop()
             raise
-    jobs = run_threaded(call, range(n), device)
+    jobs = run_threaded(call, range(n), device, workers)
     try:
         for i, _ in enumerate(jobs):
             if reporter_step is not None:
@@ -134,10 +134,10 @@ def cv_distances(units: torch.Tensor, fold_of_unit: torch.Tensor, n_folds: int,
                  whiteners: torch.Tensor | None = None, reporter=None, pairs=None) -> torch.Tensor:
     """Cross-validated squared Euclidean distances for all pairs and times.
 
-    On a CPU with several torch threads the folds run in that many workers with one intra-op
-    thread each (:func:`._lda_base.run_threaded`) and add their terms in fold order (each in its
-    worker): the result does not depend on the thread count, and no OpenMP team spins against
-    other jobs on a busy machine.
+    On a CPU with several torch threads the folds of crossnobis run in that many workers with one
+    intra-op thread each (:func:`._lda_base.run_threaded`; cv_euclidean's in one such worker) and
+    add their terms in fold order (each in its worker): the result does not depend on the thread
+    count, and no OpenMP team spins against other jobs on a busy machine.
 
     Parameters
     ----------
@@ -176,5 +176,10 @@ def cv_distances(units: torch.Tensor, fold_of_unit: torch.Tensor, n_folds: int,
                 d = out.permute(1, 2, 0)
                 box["d"] = d if pairs is None else d[pairs[:, 0], pairs[:, 1]]
 
-    run_in_order(fold, n_folds, units.device, None if reporter is None else lambda f: reporter.update(1))
+    # cross-validated Euclidean folds (a few memory-bound einsums each) ran 0.6-0.96x as fast in
+    # 2 workers as in 1 from 1 to 256 time points (benchmarks/bench_thread_speedup.py); the
+    # whitened folds of crossnobis do more arithmetic and gain (0.60 -> 0.37 s in the estimate
+    # benchmark), so only those are spread over the threads
+    run_in_order(fold, n_folds, units.device, None if reporter is None else lambda f: reporter.update(1),
+                 workers=1 if whiteners is None else None)
     return box["d"]

@@ -137,12 +137,13 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_forget_pools)
 
 
-def run_threaded(fn, starts, device):
+def run_threaded(fn, starts, device, workers=None):
     """Yield ``fn(start)`` for every start, in order. On a CPU with several torch threads the
     calls run in that many Python threads with one intra-op thread each (the kernels' many small
     torch/LAPACK calls release the GIL: ~1.5x on 2 cores). Each call computes exactly what it
     computes alone, and callers combine the results in order, so results do not depend on the
-    thread count.
+    thread count. ``workers`` caps the threads (1: the calls run one after the other in one
+    worker, still with one intra-op thread, for work that was measured not to gain from more).
 
     The threads are a pool kept for the process (one per thread count). A call made from one of
     them (a kernel inside a block) runs its work in that thread: a block waiting for blocks
@@ -158,7 +159,7 @@ def run_threaded(fn, starts, device):
         return
     # a single call too runs in a worker with one intra-op thread: an OpenMP team of 2 on these
     # small operations ran a one-block job (1 time point) 2-4x slower than one thread here
-    pool = _pool(threads)
+    pool = _pool(threads if workers is None else max(1, min(threads, workers)))
     futures = [pool.submit(_block_worker, fn, s) for s in starts]
     try:
         for f in futures:

@@ -186,6 +186,13 @@ def read_layer_rdm(path) -> tuple:
         arr = to_numpy(data["rdm"])
     elif len(data) == 1 and not skipped:
         arr = to_numpy(next(iter(data.values())))
+    elif {"data", "times", "conditions"} <= set(data):   # one RDM per time point, not one RDM
+        raise ValueError(f"{str(path)!r} is a time-resolved RDM (keys data, times, conditions): load it with "
+                         "TimeResolvedRDM.from_file(path) (or GeneralizationRDM.from_file); .at(t) gives the "
+                         "RDM of one time point.")
+    elif "rdm" in skipped:                           # present, but pickled: never loaded
+        raise ValueError(f"{str(path)!r}: its 'rdm' array is a pickled object array, which is never "
+                         "unpickled (loading would run code); save the RDM as a numeric array.")
     else:
         raise ValueError(f"{str(path)!r} holds no 'rdm' array (keys: {keys}); it is not an RDM file.")
     if arr.ndim == 3:

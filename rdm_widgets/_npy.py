@@ -194,8 +194,31 @@ def open_file(path, root=None, what: str = "File"):
     return os.fdopen(fd, "rb")
 
 
+def _foreign_file_error(path, what: str = "file"):
+    """A ValueError saying what ``path`` is when it is a whole file of another kind under a zip name
+    (a pickle, a single .npy): such a file is not "damaged", and copying it again would not help.
+    None otherwise."""
+    try:
+        if not stat.S_ISREG(os.stat(path).st_mode):      # never open a FIFO or device here
+            return None
+        with open(path, "rb") as fh:
+            head = fh.read(6)
+    except OSError:
+        return None
+    if head.startswith(b"\x93NUMPY"):
+        return ValueError(f"Cannot read {what} {str(path)!r}: it is a single .npy array, not an .npz archive; "
+                          "rename it to .npy or save it with np.savez.")
+    if head[:1] == b"\x80" and head[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05"):
+        return ValueError(f"Cannot read {what} {str(path)!r}: it is a Python pickle, not an .npz archive. Pickles "
+                          "are never loaded (loading runs code); save the arrays with np.savez.")
+    return None
+
+
 def read_error(path, err: BaseException, what: str = "file") -> ValueError:
     """A ValueError naming ``path`` for an error raised while reading it (0 bytes, truncated, bad CRC)."""
+    foreign = _foreign_file_error(path, what) if isinstance(err, zipfile.BadZipFile) else None
+    if foreign is not None:
+        return foreign
     size = ""
     try:
         n = os.stat(path).st_size
@@ -270,7 +293,8 @@ def npz_headers(path, root=None, max_member_bytes=None) -> dict:
         with open_file(path, root, "File") as fh, zipfile.ZipFile(fh) as zf:
             return check_npz_members(zf, repr(str(Path(path))), max_member_bytes)
     except READ_ERRORS as err:
-        raise ValueError(f"{str(Path(path))!r} is not a readable .npz file: {err}") from err
+        raise ((_foreign_file_error(path) if isinstance(err, zipfile.BadZipFile) else None) or
+               ValueError(f"{str(Path(path))!r} is not a readable .npz file: {err}")) from err
 
 
 def open_npz(path, root=None, max_member_bytes=None, what: str = "file"):

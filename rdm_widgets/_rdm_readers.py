@@ -97,6 +97,11 @@ def _read_npz(path: Path, variable):
     if {"data", "times", "conditions"} <= set(data):
         raise ValueError(f"{where} is a time-resolved (EEG) RDM (keys data, times, conditions); "
                          "open it in the EEG tab, not as a brain RDM.")
+    pickled = sorted(k for k in data.skipped if k not in _NAME_KEYS and k not in data)
+    if pickled and (variable in pickled or not any(isinstance(v, np.ndarray) and v.dtype.kind in "biuf"
+                                                   and k not in _NAME_KEYS for k, v in data.items())):
+        raise ValueError(f"{where}: {pickled} are pickled object arrays, which are never unpickled "
+                         "(loading would run code); save the RDMs as a numeric array.")
     arr, names = _pick(dict(data), where, variable)
     if names is None:  # Net2Brain keeps names in a pickled array: recovered literals only
         names = next((data.skipped[k] for k in _NAME_KEYS if isinstance(data.skipped.get(k), list)), None)

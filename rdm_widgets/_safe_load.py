@@ -301,6 +301,8 @@ def load_npz_safe(path, root=None) -> SafeNpz:
     except FileNotFoundError:
         raise
     except ValueError as err:
+        if str(err).startswith("Cannot read"):       # already names the file and the cause
+            raise
         raise ValueError(f"Cannot read {str(path)!r} as an npz file: {err}") from err
     with npz:
         for key in npz.files:

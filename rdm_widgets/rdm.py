@@ -169,9 +169,15 @@ class LayerRDM:
                 raise ValueError(f"Boolean mask has {len(sel)} entries; the RDM has {n} stimuli.")
             return np.flatnonzero(sel)
         if all(isinstance(s, str) for s in sel):
-            lookup = {}
+            lookup, repeated = {}, set()
             for i, s in enumerate(self._stimuli):
-                lookup.setdefault(s, i)
+                if lookup.setdefault(s, i) != i:
+                    repeated.add(s)
+            ambiguous = sorted(repeated.intersection(sel))
+            if ambiguous:        # the first of the copies would be taken silently
+                raise ValueError(f"Stimulus name(s) {ambiguous[:5]} occur more than once in layer {self.layer!r}, "
+                                 "so selecting by name is ambiguous. Give every stimulus a unique name (e.g. "
+                                 "the file name, not the category), or select by index.")
             missing = [s for s in sel if s not in lookup]
             if missing:
                 import difflib
@@ -388,6 +394,9 @@ def load_rdms(folder) -> dict[str, LayerRDM]:
             out_set[rdm.layer if rdm.layer not in out_set else f"{rdm.layer} [{i}]"] = rdm
         return out_set
     folder = Path(folder)
+    if folder.is_file():
+        raise ValueError(f"{str(folder)!r} is a file; load_rdms reads a folder of RDM files. Read one file "
+                         "with LayerRDM.from_file(path), or pass its folder.")
     if not folder.is_dir():
         raise FileNotFoundError(f"RDM folder {str(folder)!r} does not exist.")
     out: dict[str, LayerRDM] = {}

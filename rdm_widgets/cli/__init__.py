@@ -92,7 +92,7 @@ def main(argv=None) -> int:
     except SystemExit as stop:                       # --help, --version, usage errors
         return stop.code if isinstance(stop.code, int) else EXIT_OK if stop.code is None else EXIT_ERROR
     try:
-        with cli_warnings():
+        with cli_warnings(getattr(args, "options", dict)()):
             return args.run(args)
     except KeyboardInterrupt:
         sys.stderr.write(f"\n{PROG}: interrupted\n")

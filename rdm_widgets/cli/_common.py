@@ -18,7 +18,8 @@ from .._progress import LineProgress
 
 __all__ = ["PROG", "EXIT_OK", "EXIT_ERROR", "EXIT_USAGE", "EXIT_INTERRUPTED", "USER_ERRORS", "Parser",
            "Formatter", "add_command", "add_common", "add_scheduler", "api_default", "api_kwargs",
-           "progress_for", "split_list", "int_or_str", "float_or_str", "one_line", "option_names", "cli_warnings"]
+           "progress_for", "split_list", "int_or_str", "float_or_str", "one_line", "option_names", "cli_warnings",
+           "check_output_file"]
 
 PROG = "rdm-widgets"
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -98,6 +99,15 @@ def progress_for(args: argparse.Namespace, desc: str, bar: bool = True) -> tuple
     return LineProgress(desc, interval=args.progress_interval), False
 
 
+def check_output_file(out, overwrite: bool) -> None:
+    """Refuse an output file that exists (without ``--overwrite``) or whose folder is missing,
+    before the run: the API's atomic write would refuse it only after the computation."""
+    if out.exists() and not overwrite:
+        raise FileExistsError(f"{str(out)!r} exists; pass --overwrite to replace it.")
+    if not out.parent.is_dir():
+        raise FileNotFoundError(f"Folder {str(out.parent)!r} does not exist; create it first.")
+
+
 def split_list(text: str) -> list:
     """``"a,b , c"`` -> ``['a', 'b', 'c']`` (an option given twice: see ``action='extend'``)."""
     items = [t.strip() for t in text.split(",") if t.strip()]
@@ -128,6 +138,11 @@ def option_names(parser: argparse.ArgumentParser) -> dict:
             if a.option_strings and a.dest not in ("help", "version")}
 
 
+#: API values that the command line spells differently: {API keyword: {API value: option word}}
+_CLI_VALUES = {"balance": {"False": "all"}}
+_QUOTED = re.compile(r"'([^'\s]+)'")
+
+
 def _in_cli_words(text: str, options: dict) -> str:
     """Name the command's options where the API's message names its keywords:
     ``overwrite=True`` -> ``--overwrite``, ``Invalid value for 'client'`` -> ``... for --scheduler``."""
@@ -135,6 +150,15 @@ def _in_cli_words(text: str, options: dict) -> str:
         if action.const is False:                          # a store_false flag (--no-resume)
             text = re.sub(rf"\b[Pp]ass {re.escape(dest)}=True", f"leave out {flag}", text)
         text = re.sub(rf"\b{re.escape(dest)}=(True|\.\.\.)", flag, text)
+        text = re.sub(rf"\b([Pp])ass {re.escape(dest)}=None\b",
+                      lambda m: f"{'L' if m.group(1) == 'P' else 'l'}eave out {flag}", text)
+        for api, word in _CLI_VALUES.get(dest, {}).items():          # balance=False -> --balance all
+            text = re.sub(rf"\b{re.escape(dest)}={api}\b", f"{flag} {word}", text)
+        # pooling='mean' -> --pooling mean, pooling='mean', 'max' or 'last' -> --pooling mean|max|last,
+        # pseudo_trials=K -> --pseudo-trials K (a placeholder)
+        text = re.sub(rf"\b{re.escape(dest)}=('[^'\s]+'(?:, '[^'\s]+')*(?: or '[^'\s]+')?)",
+                      lambda m: f"{flag} {'|'.join(_QUOTED.findall(m.group(1)))}", text)
+        text = re.sub(rf"\b{re.escape(dest)}=([A-Z])\b", lambda m: f"{flag} {m.group(1)}", text)
         text = re.sub(rf"(Invalid (?:value|type) for )'{re.escape(dest)}'", rf"\g<1>{flag}", text)
     return text
 
@@ -152,17 +176,20 @@ def one_line(err: BaseException, options: dict | None = None) -> str:
 
 
 class cli_warnings:
-    """Show Python warnings as ``rdm-widgets: warning: <message>`` lines on stderr (no source line)."""
+    """Show Python warnings as ``rdm-widgets: warning: <message>`` lines on stderr (no source line),
+    naming the command's options (:func:`option_names`) where the message names the API's keywords."""
+
+    def __init__(self, options: dict | None = None):
+        self._options = options or {}
 
     def __enter__(self):
         self._saved = warnings.showwarning
         warnings.showwarning = self._show
         return self
 
-    @staticmethod
-    def _show(message, category, filename, lineno, file=None, line=None):
+    def _show(self, message, category, filename, lineno, file=None, line=None):
         stream = file if file is not None else sys.stderr
-        stream.write(f"{PROG}: warning: {' '.join(str(message).split())}\n")
+        stream.write(f"{PROG}: warning: {_in_cli_words(' '.join(str(message).split()), self._options)}\n")
         stream.flush()
 
     def __exit__(self, *exc):

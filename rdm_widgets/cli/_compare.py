@@ -15,7 +15,7 @@ from pathlib import Path
 from ..model_rsa import model_brain_table
 from ..rdm import LayerRDM, load_rdms
 from ..rdm_files import read_rdm_file
-from ._common import EXIT_OK, add_command, add_common, api_default, api_kwargs, progress_for
+from ._common import EXIT_OK, add_command, add_common, api_default, api_kwargs, check_output_file, progress_for
 
 __all__ = ["add_compare", "read_names", "summary"]
 
@@ -105,8 +105,7 @@ def run_compare(args) -> int:
                           variable=getattr(args, "variable", None))
     models = _models(Path(args.models), getattr(args, "model_name", None))
     out = Path(args.out)
-    if out.exists() and not args.overwrite:                      # before the permutations, not after
-        raise FileExistsError(f"{str(out)!r} exists; pass --overwrite to replace it.")
+    check_output_file(out, args.overwrite)                      # before the permutations, not after
     progress, _ = progress_for(args, "RSA rows", bar=False)
     table = model_brain_table(models, brain, progress=progress,
                               **api_kwargs(args, ("method", "n_permutations", "random_state", "bootstrap",

@@ -9,11 +9,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
-
+from ..data_root import read_epochs_keys
 from ..eeg import eeg_rdm, read_epochs
 from ._common import (EXIT_OK, add_command, add_common, add_scheduler, api_default, api_kwargs,
-                      float_or_str, int_or_str, progress_for)
+                      check_output_file, float_or_str, int_or_str, progress_for)
 
 __all__ = ["add_eeg_rdm", "add_epochs_arguments", "add_eeg_options", "read_eeg_input", "EEG_OPTIONS"]
 
@@ -80,18 +79,17 @@ def _label_array(epochs, key, option: str):
 
 def read_eeg_input(args) -> tuple:
     """``(eeg, labels, times, groups)`` of the EPOCHS file, as the options choose them."""
-    epochs = read_epochs(args.epochs)
-    eeg = epochs.eeg
     data_key = getattr(args, "data_key", None)
-    if data_key is not None:
+    if data_key is None:
+        epochs = read_epochs(args.epochs)
+    else:       # checked as 3-D, with the label arrays and times of that array (not of the default one)
         path = Path(args.epochs)
         if path.suffix.lower() != ".npz":
             raise ValueError(f"--data-key applies to .npz files; {path.name} is not one.")
-        with np.load(path, allow_pickle=False) as npz:
-            if data_key not in npz.files:
-                raise ValueError(f"{path.name} has no array {data_key!r} (--data-key); its arrays: "
-                                 f"{', '.join(npz.files)}.")
-            eeg = npz[data_key]
+        if not path.exists():
+            raise FileNotFoundError(f"EEG file not found: {str(path)!r}.")
+        epochs = read_epochs_keys(path, data_key)
+    eeg = epochs.eeg
     key = getattr(args, "labels_key", None)
     labels = _label_array(epochs, key, "--labels") if key is not None else next(iter(epochs.labels.values()))
     groups = _label_array(epochs, getattr(args, "groups_key", None), "--groups")
@@ -118,8 +116,7 @@ def add_eeg_rdm(subparsers) -> None:
 def run_eeg_rdm(args) -> int:
     out = Path(args.out)
     out = out if out.suffix == ".npz" else out.with_name(out.name + ".npz")     # as TimeResolvedRDM.save
-    if out.exists() and not args.overwrite:                                  # before the run, not after it
-        raise FileExistsError(f"{str(out)!r} exists; pass --overwrite to replace it.")
+    check_output_file(out, args.overwrite)                                   # before the run, not after it
     eeg, labels, times, groups = read_eeg_input(args)
     progress, verbose = progress_for(args, "EEG fits")
     result = eeg_rdm(eeg, labels, times=times, groups=groups, progress=progress, verbose=verbose,

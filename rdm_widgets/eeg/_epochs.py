@@ -241,7 +241,9 @@ def read_epoch_arrays(path, data_key: str, label_keys: list, infos: dict) -> tup
     ``times`` is the ``times`` array when it has one entry per time point, else
     ``arange(n_times) / sfreq`` when there is an ``sfreq``, else None.
     """
-    n_times = infos[data_key][0][2]
+    shape = infos[data_key][0]
+    n_times = shape[2]
+    _check_times_header(path, data_key, shape, infos)
     with open_npz(path, what="EEG file") as npz:
         eeg = read_member(npz, data_key, path, "EEG file")
         labels = {k: read_member(npz, k, path, "EEG file") for k in label_keys}
@@ -251,6 +253,21 @@ def read_epoch_arrays(path, data_key: str, label_keys: list, infos: dict) -> tup
         elif "sfreq" in infos:
             times = np.arange(n_times) / float(read_member(npz, "sfreq", path, "EEG file"))
     return eeg, labels, times
+
+
+def _check_times_header(path, data_key: str, shape: tuple, infos: dict) -> None:
+    """Refuse a ``times`` array that fits no epochs array of the file: dropping it silently would
+    decode the wrong axis (e.g. epochs stored as trials × times × channels). A ``times`` that fits
+    another 3-D array of the file belongs to that one and is left alone."""
+    if "times" not in infos or len(infos["times"][0]) != 1:
+        return
+    n = infos["times"][0][0]
+    if n == shape[2] or any(len(s) == 3 and s[2] == n for s, _ in infos.values()):
+        return
+    hint = (f" Its axis 1 has {n} entries: if the file holds (n_trials, n_times, n_channels), save "
+            f"{data_key}.transpose(0, 2, 1)." if shape[1] == n else "")
+    raise ValueError(f"{Path(path).name}: 'times' has {n} values but {data_key!r} has shape {tuple(shape)}, "
+                     f"i.e. {shape[2]} time points (expected (n_trials, n_channels, n_times)).{hint}")
 
 
 def epoch_arrays(path) -> dict[str, list[str]]:

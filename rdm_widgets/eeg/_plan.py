@@ -188,6 +188,21 @@ def check_times(times: np.ndarray) -> np.ndarray:
     return times
 
 
+def _check_trial_axis(labels, shape: tuple) -> None:
+    """Name the likely cause when the labels fit another axis of eeg than the first: epochs
+    stored channels- or times-first (the length check of make_design alone says only 'Got N labels')."""
+    try:
+        n = tuple(labels.shape) if hasattr(labels, "shape") else np.shape(labels)
+    except ValueError:                               # ragged: make_design says what is wrong
+        return
+    if len(n) != 1 or n[0] == shape[0] or n[0] not in shape[1:]:
+        return
+    axis = shape.index(n[0], 1)
+    raise ValueError(f"Got {n[0]} labels for {shape[0]} trials: eeg has shape {shape} and its axis {axis} has "
+                     f"{n[0]} entries. eeg must be (n_trials, n_channels, n_times); if axis {axis} holds the "
+                     f"trials, move it first (e.g. np.moveaxis(eeg, {axis}, 0)).")
+
+
 def plan_eeg_rdm(eeg, labels=None, *, method="lda", times=None, cv="loo", pseudo_trials=None, n_permutations=1,
                  random_state=None, noise_normalization=None, shrinkage="auto", score="accuracy", groups=None,
                  window=None, decim=1, device="cpu", picks=None, level=None, balance="first",
@@ -235,6 +250,7 @@ def plan_eeg_rdm(eeg, labels=None, *, method="lda", times=None, cv="loo", pseudo
     if opts.balance is False and groups is not None:
         raise ValueError("balance=False cannot be combined with groups yet: pseudo-trials of unequal "
                          "conditions are dealt trial by trial. Use balance='first' or 'random' with groups.")
+    _check_trial_axis(labels, (n_trials, n_ch, n_t))
     design = make_design(labels, n_trials, groups, min_trials=opts.min_units,
                          why=f"method={opts.method!r} trains a classifier on all but the held-out trials. "
                          if opts.is_lda else "", balance=opts.balance,

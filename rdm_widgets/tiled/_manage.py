@@ -63,6 +63,14 @@ def check_target(store: Path) -> None:
                               "or new folder (nothing in it is touched).")
 
 
+def _same(name: str, stored, now) -> bool:
+    """Whether a resume-key setting matches; the source path compares by the folder or file it
+    names, so 'feats' and '/home/me/feats' (a job script and an interactive session) resume."""
+    if name == "source" and isinstance(stored, str) and isinstance(now, str) and stored != now:
+        return Path(stored).exists() and Path(stored).resolve() == Path(now).resolve()
+    return stored == now
+
+
 def open_store(store: Path, key: dict, resume: bool, overwrite: bool):
     """Return the progress state to continue from, or None for a fresh store (called under the lock).
 
@@ -104,7 +112,7 @@ def open_store(store: Path, key: dict, resume: bool, overwrite: bool):
     if not resume:
         raise FileExistsError(f"{str(store)!r} holds an unfinished run. Pass resume=True to continue it or "
                               "overwrite=True to start again.")
-    diff = {k: (old.get("key", {}).get(k), v) for k, v in key.items() if old.get("key", {}).get(k) != v}
+    diff = {k: (old.get("key", {}).get(k), v) for k, v in key.items() if not _same(k, old.get("key", {}).get(k), v)}
     if diff:
         listed = "; ".join(f"{k}: stored {a!r}, now {b!r}" for k, (a, b) in diff.items())
         raise ValueError(f"Cannot resume {str(store)!r}: it was started with other settings ({listed}). "

@@ -23,7 +23,7 @@ import numpy as np
 
 from .._dask import check_client
 from .._progress import ProgressReporter
-from .._validate import check_type
+from .._validate import check_option, check_type
 from .._version import __version__
 from ..distances import degenerate_rows_warning
 from ..features import open_features
@@ -159,6 +159,8 @@ def _check_layer(src, layer, pooling, options: TiledOptions) -> tuple:
             raise ValueError(f"{src.source} has {len(src.layers)} layers; choose one with layer=...: "
                              f"{src.layers[:20]}")
         layer = src.layers[0]
+    if isinstance(layer, str) and layer not in src.layers:
+        layer = check_option("layer", layer, src.layers)      # names this argument, not 'layers'
     layer = src.select_layers(layer)[0]
     if src.n_stimuli < 2:
         raise ValueError(f"An RDM needs at least 2 stimuli; {src.source} holds {src.n_stimuli}.")

@@ -314,8 +314,9 @@ class Dashboard(widgets.Tab):
 
     def close(self):
         """Close the widgets and remove the page's upload folder."""
-        if self.uploads is not None:
-            self.uploads.cleanup()
+        uploads = getattr(self, "uploads", None)     # None too when __init__ raised (bad data_root)
+        if uploads is not None:
+            uploads.cleanup()
         super().close()
 
     def _initial_runs(self, wait: bool):

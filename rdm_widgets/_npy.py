@@ -38,7 +38,7 @@ import numpy as np
 
 __all__ = ["MAGIC", "MAX_HEADER_SIZE", "MAX_MEMBER_BYTES", "READ_ERRORS", "read_npy_header", "npz_headers",
            "check_file", "open_file", "special_file", "check_npz_members", "open_npz", "load_npy", "read_error",
-           "read_member"]
+           "read_member", "PickledArrayError"]
 
 #: the first six bytes of every ``.npy`` file
 MAGIC = b"\x93NUMPY"
@@ -49,6 +49,14 @@ MAX_HEADER_SIZE = 10000
 MAX_MEMBER_BYTES = 8 * 1024 ** 3
 #: what reading a damaged file raises (0 bytes, truncated, bad CRC, bad deflate data)
 READ_ERRORS = (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error)
+
+
+class PickledArrayError(ValueError):
+    """An array stored pickled (an object array): never loaded, since loading runs code.
+
+    Its own class so that readers that may skip such arrays (``_safe_load``) need not match
+    numpy's message, and the message need not mention ``allow_pickle`` (which invites turning it on).
+    """
 # file type -> what to call it in the error (anything but a regular file is refused)
 _SPECIAL = {stat.S_IFIFO: "a FIFO (named pipe)", stat.S_IFCHR: "a character device",
             stat.S_IFBLK: "a block device", stat.S_IFSOCK: "a socket", stat.S_IFDIR: "a folder"}
@@ -330,7 +338,9 @@ def read_member(npz, key: str, path, what: str = "file"):
         return npz[key]
     except READ_ERRORS as err:
         if isinstance(err, ValueError) and "allow_pickle" in str(err):
-            raise
+            raise PickledArrayError(f"{str(path)!r}: array {key!r} is a pickled object array; it is never "
+                                    "loaded (loading runs code): save numeric arrays (names as "
+                                    "np.array(names, dtype=str)).") from None
         raise read_error(path, err, f"array {key!r} of {what}") from err
 
 

@@ -72,6 +72,13 @@ def check_dtype(dtype, name: str = "dtype") -> DType:
     return DTYPES[check_option(name, dtype, DTYPES).lower()]
 
 
+def _device_choices(allowed_types) -> str:
+    """``"'cuda' (or 'cuda:0'), 'mps' or 'cpu'"``: the allowed device types, accelerators first."""
+    words = [f"'{t}'" + (f" (or '{t}:0')" if t == "cuda" else "")
+             for t in sorted(allowed_types, key=lambda t: (t == "cpu", t))]
+    return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} or {words[-1]}"
+
+
 def check_device(device, *, allowed_types=("cpu", "cuda", "mps")) -> torch.device:
     """Resolve ``device`` (``'cpu'``, ``'cuda'``, ``'cuda:1'``, ``'mps'`` or a torch.device).
 
@@ -91,8 +98,8 @@ def check_device(device, *, allowed_types=("cpu", "cuda", "mps")) -> torch.devic
     check_type("device", device, (str, torch.device), "Use e.g. 'cpu' or 'cuda'.")
     try:
         dev = torch.device(device)
-    except (RuntimeError, ValueError) as err:
-        raise ValueError(f"Invalid value for 'device': {device!r} ({err}). Use 'cpu' or 'cuda'.") from None
+    except (RuntimeError, ValueError):      # torch's message lists every device type it knows
+        raise ValueError(f"Invalid value for 'device': {device!r}. Use {_device_choices(allowed_types)}.") from None
     if dev.type not in allowed_types:
         raise ValueError(f"Invalid value for 'device': {str(device)!r}. Allowed device types here: "
                          f"{list(allowed_types)}.")

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._npy import READ_ERRORS, open_file, open_npz, read_error, read_member
+from ._npy import READ_ERRORS, PickledArrayError, open_file, open_npz, read_error, read_member
 
 __all__ = ["load_npz_safe", "load_pt_safe", "SafeNpz", "MAX_PICKLE_BYTES", "MAX_OPCODES", "MAX_OBJECTS",
            "MAX_DEPTH", "PickleBudget"]
@@ -308,9 +308,7 @@ def load_npz_safe(path, root=None) -> SafeNpz:
         for key in npz.files:
             try:
                 out[key] = read_member(npz, key, path)
-            except ValueError as err:
-                if "allow_pickle" not in str(err):
-                    raise
+            except PickledArrayError:
                 out.skipped[key] = None
         for key in out.skipped:
             try:

@@ -22,7 +22,8 @@ import numpy as np
 
 from ._layer_rdm_files import (HDF5_SUFFIXES, RDM_FILE, float_matrix, layer_from_stack, layer_to_stack,
                                load_rdm_stack, n_from_condensed, read_layer_rdm, str_list, write_layer_rdm)
-from ._validate import check_finite
+from ._stimulus_select import stimulus_indices
+from ._validate import check_finite, check_option
 from .features import natural_key
 
 __all__ = ["LayerRDM", "load_rdms", "load_rdm_stack"]
@@ -159,43 +160,7 @@ class LayerRDM:
 
     # ------------------------------------------------------------ subsetting
     def _indices(self, indices_or_names) -> np.ndarray:
-        sel = indices_or_names
-        if isinstance(sel, (str, int, np.integer)):
-            sel = [sel]
-        sel = list(sel.tolist() if isinstance(sel, np.ndarray) else sel)
-        n = self.n_stimuli
-        if sel and all(isinstance(s, (bool, np.bool_)) for s in sel):
-            if len(sel) != n:
-                raise ValueError(f"Boolean mask has {len(sel)} entries; the RDM has {n} stimuli.")
-            return np.flatnonzero(sel)
-        if all(isinstance(s, str) for s in sel):
-            lookup, repeated = {}, set()
-            for i, s in enumerate(self._stimuli):
-                if lookup.setdefault(s, i) != i:
-                    repeated.add(s)
-            ambiguous = sorted(repeated.intersection(sel))
-            if ambiguous:        # the first of the copies would be taken silently
-                raise ValueError(f"Stimulus name(s) {ambiguous[:5]} occur more than once in layer {self.layer!r}, "
-                                 "so selecting by name is ambiguous. Give every stimulus a unique name (e.g. "
-                                 "the file name, not the category), or select by index.")
-            missing = [s for s in sel if s not in lookup]
-            if missing:
-                import difflib
-
-                close = difflib.get_close_matches(missing[0], self._stimuli, n=3)
-                hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
-                raise ValueError(
-                    f"Unknown stimulus name(s) {missing[:5]} in layer {self.layer!r}.{hint} "
-                    f"Stimuli are e.g. {self._stimuli[:3]}."
-                )
-            return np.array([lookup[s] for s in sel], dtype=np.intp)
-        if not all(isinstance(s, (int, np.integer)) and not isinstance(s, bool) for s in sel):
-            raise TypeError("Select stimuli with integer indices, stimulus names or a boolean mask (not a mix).")
-        idx = np.array(sel, dtype=np.intp)
-        bad = idx[(idx < -n) | (idx >= n)]
-        if bad.size:
-            raise IndexError(f"Stimulus index {int(bad[0])} is out of range for {n} stimuli.")
-        return idx % n if n else idx
+        return stimulus_indices(self._stimuli, indices_or_names, self.layer)
 
     def subset(self, indices_or_names) -> "LayerRDM":
         """RDM restricted to some stimuli (integer indices, names or a boolean mask), in that order."""
@@ -364,7 +329,7 @@ class LayerRDM:
             raise ValueError(f"Invalid RDM in {str(path)!r}: {err}") from err
 
 
-def load_rdms(folder) -> dict[str, LayerRDM]:
+def load_rdms(folder, *, on_error: str = "warn") -> dict[str, LayerRDM]:
     """Load every ``RDM_*.npz`` / ``.pt`` / ``.hdf5`` file of a folder, or every RDM of an rsatoolbox set.
 
     Parameters
@@ -373,6 +338,11 @@ def load_rdms(folder) -> dict[str, LayerRDM]:
         A folder; an rsatoolbox ``.hdf5``/``.h5`` file; or an ``RDMs`` object. Each RDM of an
         rsatoolbox set is one LayerRDM named by its rdm descriptor ``layer`` (or ``name``,
         ``roi``, ``model``), else ``"rdm <i>"``.
+    on_error : {'warn', 'raise'}
+        What an ``RDM_*`` file that cannot be read (damaged, truncated, not an RDM) does:
+        ``'warn'`` (default) skips it with a warning and loads the others; ``'raise'`` raises
+        a ValueError naming the file (for tables that must hold every layer, e.g.
+        ``rdm-widgets compare``).
 
     Files of a folder are read in natural order of their names; other files are skipped
     with a warning. Keys are the layer names stored in the files (the file
@@ -385,6 +355,7 @@ def load_rdms(folder) -> dict[str, LayerRDM]:
     """
     from .interop._rsatoolbox import from_rsatoolbox, is_rsatoolbox_rdms, read_rsatoolbox_hdf5
 
+    on_error = check_option("on_error", on_error, ("warn", "raise"))
     if is_rsatoolbox_rdms(folder) or (isinstance(folder, (str, Path)) and Path(folder).suffix.lower()
                                       in HDF5_SUFFIXES and Path(folder).is_file()):
         data = from_rsatoolbox(folder) if is_rsatoolbox_rdms(folder) else read_rsatoolbox_hdf5(folder)
@@ -408,6 +379,10 @@ def load_rdms(folder) -> dict[str, LayerRDM]:
         try:
             rdm = LayerRDM.from_file(f)
         except (ValueError, TypeError, OSError) as err:
+            if on_error == "raise":         # a table without this layer would look complete
+                raise ValueError(f"Cannot load {f.name} in RDM folder {str(folder)!r}: {err} Fix or remove "
+                                 "this file (compute that layer's RDM again, or move the file out of the "
+                                 "folder); the layer would be missing from the results.") from err
             warnings.warn(f"Skipping {f.name}: {err}", stacklevel=2)
             continue
         key = rdm.layer if rdm.layer not in out else f.stem

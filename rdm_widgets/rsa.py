@@ -48,6 +48,7 @@ import numpy as np
 
 from ._correlations import CORRELATIONS, _pearson_many, _rank, kendall_tau_a
 from ._rsa_results import NoiseCeiling, RSAResult
+from ._rsa_inputs import check_symmetric, from_peer, rdm_stack, square_rdm
 from ._rsa_time import is_time_resolved, model_time_map
 from ._rsa_stats import NAN_POLICIES, check_nan_cells, compare_omit, defined_pairs, fdr_bh, stimulus_mismatch
 from ._validate import check_option, check_positive_int
@@ -55,54 +56,6 @@ from ._validate import check_option, check_positive_int
 __all__ = ["RSAResult", "NoiseCeiling", "CORRELATIONS", "METHOD_SYNONYMS", "CONVENTIONS", "check_method",
            "compare_rdms", "noise_ceiling", "leave_one_subject_out", "rsa_timecourse", "kendall_tau_a",
            "model_for_conditions", "pool_subjects", "fdr_bh", "NAN_POLICIES"]
-
-
-
-def _from_peer(x):
-    """An rsatoolbox ``RDMs`` as a LayerRDM (one RDM) or an (S, N, N) array; anything else as is."""
-    from .interop._rsatoolbox import from_rsatoolbox, is_rsatoolbox_rdms
-
-    if not is_rsatoolbox_rdms(x):
-        return x
-    if int(x.n_rdm) == 1:
-        from .rdm import LayerRDM
-
-        return LayerRDM.from_rsatoolbox(x)
-    return from_rsatoolbox(x).matrices
-
-
-def _square(x, name: str) -> np.ndarray:
-    from .rdm import LayerRDM
-
-    x = _from_peer(x)
-    if isinstance(x, LayerRDM):
-        return np.asarray(x.matrix, dtype=np.float64)
-    if hasattr(x, "detach"):
-        x = x.detach().cpu().numpy()
-    arr = np.asarray(x, dtype=np.float64)
-    if arr.ndim != 2 or arr.shape[0] != arr.shape[1]:
-        many = (" An rsatoolbox RDMs of several RDMs: pick one, e.g. LayerRDM.from_rsatoolbox(rdms, index=i)."
-                if arr.ndim == 3 else "")
-        raise ValueError(f"{name!r} must be a square RDM (N, N); got shape {arr.shape}.{many}")
-    return arr
-
-
-def _stack(x, name: str, ndim_last: bool = False) -> np.ndarray:
-    x = _from_peer(x)
-    if hasattr(x, "matrix") and not ndim_last:      # one LayerRDM (e.g. an rsatoolbox RDMs of one RDM)
-        x = np.asarray(x.matrix)[None]
-    if hasattr(x, "detach"):
-        x = x.detach().cpu().numpy()
-    elif hasattr(x, "data") and not isinstance(x, np.ndarray):
-        x = x.data
-    arr = np.asarray(x, dtype=np.float64)
-    shape_txt = "(N, N, T)" if ndim_last else "(S, N, N)"
-    ok = arr.ndim == 3 and (arr.shape[0] == arr.shape[1] if ndim_last else arr.shape[1] == arr.shape[2])
-    if not ok:
-        raise ValueError(f"{name!r} must be a stack of RDMs {shape_txt}; got shape {arr.shape}.")
-    return arr
-
-
 
 
 #: rsatoolbox's names of the same correlations (``rsatoolbox.rdm.compare(method=...)``)
@@ -166,7 +119,9 @@ def compare_rdms(a, b, method: str = "spearman", n_permutations: int = 0,
     ------
     ValueError
         Two LayerRDMs over different stimulus names (the message lists them; arrays, which carry
-        no names, are compared by position), NaN cells under ``nan_policy='raise'``.
+        no names, are compared by position), NaN cells under ``nan_policy='raise'``, an RDM
+        that is not symmetric (beyond rounding: ``max|A - A.T| > 1e-6 max|A|``, as
+        :func:`rdm_widgets.read_rdm_file`).
 
     Examples
     --------
@@ -179,8 +134,10 @@ def compare_rdms(a, b, method: str = "spearman", n_permutations: int = 0,
     0.9897
     """
     method = _method(method)
-    a, b = _from_peer(a), _from_peer(b)
-    A, B = _square(a, "a"), _square(b, "b")
+    a, b = from_peer(a), from_peer(b)
+    A, B = square_rdm(a, "a"), square_rdm(b, "b")
+    check_symmetric(A, "a")
+    check_symmetric(B, "b")
     if A.shape != B.shape:
         raise ValueError(f"RDMs must have the same shape; got a {A.shape} and b {B.shape}. "
                          "Use LayerRDM.subset() to select the common stimuli.")
@@ -294,7 +251,7 @@ def noise_ceiling(subject_rdms, method: str = "spearman", *, rank_before_average
     0.018 0.261
     """
     method = _method(method)
-    S = _stack(getattr(subject_rdms, "rdms", subject_rdms), "subject_rdms")
+    S = rdm_stack(getattr(subject_rdms, "rdms", subject_rdms), "subject_rdms")
     n_sub = S.shape[0]
     if n_sub < 2:
         raise ValueError(f"Need at least 2 subject RDMs for a noise ceiling; got {n_sub}.")
@@ -328,8 +285,8 @@ def leave_one_subject_out(model_rdm, subject_rdms, method: str = "spearman", *,
         A constant model RDM (its correlation with any RDM is undefined), as :func:`compare_rdms`.
     """
     method = _method(method)
-    S = _stack(getattr(subject_rdms, "rdms", subject_rdms), "subject_rdms")
-    M = _square(model_rdm, "model_rdm")
+    S = rdm_stack(getattr(subject_rdms, "rdms", subject_rdms), "subject_rdms")
+    M = square_rdm(model_rdm, "model_rdm")
     if M.shape != S.shape[1:]:
         raise ValueError(f"model_rdm has shape {M.shape} but subject RDMs are {S.shape[1:]} "
                          f"(stack {S.shape}); they must cover the same stimuli.")
@@ -412,8 +369,8 @@ def rsa_timecourse(model_rdm, eeg_rdms, method: str = "spearman") -> np.ndarray:
         eeg_rdms = TimeResolvedRDM.from_rsatoolbox(eeg_rdms, time_descriptor=None)
     if is_time_resolved(model_rdm):
         return model_time_map(model_rdm, eeg_rdms, method)
-    M = _square(model_for_conditions(_from_peer(model_rdm), eeg_rdms), "model_rdm")
-    E = _stack(eeg_rdms, "eeg_rdms", ndim_last=True)
+    M = square_rdm(model_for_conditions(from_peer(model_rdm), eeg_rdms), "model_rdm")
+    E = rdm_stack(eeg_rdms, "eeg_rdms", ndim_last=True)
     if E.shape[:2] != M.shape:
         raise ValueError(f"model_rdm has shape {M.shape} but the time-resolved RDMs are "
                          f"{E.shape} (N, N, T); they must cover the same conditions.")

@@ -77,7 +77,9 @@ def read_names(path) -> list:
 def _models(path: Path, name) -> dict:
     """``{model: {layer: LayerRDM}}``; the model is named after the folder (of the file)."""
     if path.is_dir():
-        return {name or path.resolve().name: load_rdms(path)}
+        # a damaged layer file fails the command: a table without that layer (and p_fdr over
+        # fewer layers) would look complete
+        return {name or path.resolve().name: load_rdms(path, on_error="raise")}
     rdm = LayerRDM.from_file(path)
     return {name or path.resolve().parent.name: {rdm.layer or path.stem: rdm}}
 

@@ -230,9 +230,28 @@ def read_epochs(path) -> Epochs:
                          "eeg of shape (n_trials, n_channels, n_times).")
     n_trials = infos[data_key][0][0]
     if not label_keys:
-        raise ValueError(f"{path.name} has no label array with one entry per trial ({n_trials}); add e.g. "
-                         "'labels' of shape (n_trials,).")
+        raise ValueError(f"{path.name} has no label array with one entry per trial ({n_trials})"
+                         f"{_near_misses(infos, data_key)}; add e.g. 'labels' of shape (n_trials,).")
     return Epochs(*read_epoch_arrays(path, data_key, label_keys, infos), str(path))
+
+
+def _near_misses(infos: dict, data_key: str) -> str:
+    """``": 'target' has 58 entries, 'eeg' has 60 trials"``: the arrays that would be label arrays
+    but for their length (or their float dtype), so that a label array one trial short is found."""
+    n = infos[data_key][0][0]
+    found = []                                        # (how far from n, text)
+    for k, (shape, dtype) in infos.items():
+        if k == data_key or k == "times" or dtype.kind not in "USiubf":
+            continue
+        if len(shape) == 1 and dtype.kind != "f" and shape[0] != n:
+            found.append((abs(shape[0] - n), f"{k!r} has {shape[0]} entries"))
+        elif len(shape) == 1 and shape[0] == n:
+            found.append((0, f"{k!r} has {n} entries but dtype {dtype} (labels are strings, integers or booleans)"))
+        elif len(shape) == 2 and sorted(shape) == [1, n]:
+            found.append((0, f"{k!r} has shape {tuple(shape)} (labels are 1-D: save {k}.ravel())"))
+    if not found:
+        return ""
+    return f": {', '.join(t for _, t in sorted(found, key=lambda f: f[0])[:3])}, {data_key!r} has {n} trials"
 
 
 def read_epoch_arrays(path, data_key: str, label_keys: list, infos: dict) -> tuple:
@@ -308,5 +327,6 @@ def read_epochs_keys(path, data_key: str | None = None) -> Epochs:
         raise ValueError(f"{path.name}: {data_key!r} is not a 3-D numeric array (trials × channels × times); "
                          f"choose one of {sorted(choices)}.")
     if not choices[data_key]:
-        raise ValueError(f"{path.name}: no label array has one entry per trial of {data_key!r}.")
+        raise ValueError(f"{path.name}: no label array has one entry per trial of {data_key!r}"
+                         f"{_near_misses(npz_headers(path), data_key)}; add e.g. 'labels' of shape (n_trials,).")
     return Epochs(*read_epoch_arrays(path, data_key, choices[data_key], npz_headers(path)), str(path))

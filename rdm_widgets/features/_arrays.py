@@ -39,6 +39,11 @@ class ArraySource(FeatureSource):
             v = np.asarray(v)
             if v.ndim < 1:
                 raise ValueError(f"Features of layer {k!r} must have a stimulus axis; got a 0-d array.")
+            if v.ndim == 1:     # 10 stimuli x 1 feature or 1 stimulus x 10 features: never guessed
+                raise ValueError(
+                    f"Features of layer {k!r} have shape {v.shape}; features must be (n_stimuli, n_features). "
+                    f"For {len(v)} stimuli with one feature each pass x[:, None] (shape ({len(v)}, 1)); "
+                    f"x[None] (shape (1, {len(v)})) would be one stimulus, and an RDM needs at least 2.")
             self._arrays[str(k)] = v
         if not self._arrays:
             raise ValueError("Invalid value for 'features': an empty dict. Expected dict[layer -> (N, ...)].")

@@ -19,7 +19,7 @@ from .. import _npy
 from ._base import FeatureSource
 from ._npz_fast import read_stored_into
 from ._plan import plan_passes
-from ._shapes import LayerInfo, check_numeric, layer_info
+from ._shapes import LayerInfo, check_numeric, check_stored, layer_info, pickled_error
 from ._pooling import POOLINGS, is_sequence_shape, same_but_length, shape_mismatch_error, varying_length_error
 
 __all__ = ["NpzFolderSource"]
@@ -67,7 +67,7 @@ class NpzFolderSource(FeatureSource):
         if not first:
             raise ValueError(f"{self.files[0].name!r} holds no arrays.")
         for k, (shape, dt) in first.items():
-            check_numeric(k, dt, repr(self.files[0].name))
+            check_stored(k, dt, repr(self.files[0].name))
         self._itemsize = {k: dt.itemsize for k, (_, dt) in first.items()}
         info = {k: LayerInfo(shape, is_sequence_shape(shape), checked=False) for k, (shape, _) in first.items()}
         super().__init__([f.stem for f in self.files], info, source)
@@ -80,7 +80,7 @@ class NpzFolderSource(FeatureSource):
             for k in self.layers:
                 if k not in h:
                     raise _missing_error(f.name, k, ref)
-                check_numeric(k, h[k][1], repr(f.name))
+                check_stored(k, h[k][1], repr(f.name))
                 shapes[k].append(h[k][0])
         self._info = {k: layer_info(k, shapes[k], names) for k in self.layers}
 
@@ -126,6 +126,8 @@ class NpzFolderSource(FeatureSource):
                         continue
                     try:
                         a = _npy.read_member(z, layer, f, "stimulus file")
+                    except _npy.PickledArrayError:    # a later file than the first, whose headers were checked
+                        raise pickled_error(layer, repr(f.name)) from None
                     except ValueError as err:  # e.g. an object array (would need pickle), a bad CRC
                         raise ValueError(f"Could not read layer {layer!r} of {f.name!r}: {err}") from err
                     self._fill(rows, i - start, layer, a, f, pooling)

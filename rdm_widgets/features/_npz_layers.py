@@ -15,7 +15,7 @@ import numpy as np
 from .. import _npy
 from ._base import FeatureSource
 from ._pooling import is_sequence_shape
-from ._shapes import LayerInfo
+from ._shapes import LayerInfo, check_stored
 
 __all__ = ["NpzLayersSource", "is_layer_file"]
 
@@ -83,6 +83,7 @@ class NpzLayersSource(FeatureSource):
                 names = [str(s) for s in np.atleast_1d(_npy.read_member(z, "stimuli", f, "feature file"))]
                 layer = str(_npy.read_member(z, "layer", f, "feature file")) if "layer" in z.files else f.stem
             shape, dt = _npy.npz_headers(f)["features"]
+            check_stored(layer, dt, repr(f.name))       # before any read: a pickle is never loaded
             if len(shape) < 1 or shape[0] != len(names):
                 raise ValueError(f"{f.name!r}: 'features' has shape {shape} but 'stimuli' has "
                                  f"{len(names)} names; the first axis must be the stimuli.")

@@ -62,7 +62,9 @@ def check_pooling(pooling):
     """
     if pooling is None:
         return None
-    return check_option("pooling", pooling, POOLINGS)
+    # said every time, not only for 'none': any wrong name may have been meant as "no pooling"
+    return check_option("pooling", pooling, POOLINGS,
+                        extra="To turn pooling off, pass pooling=None (no pooling is the default).")
 
 
 def is_sequence_shape(shape) -> bool:

@@ -8,7 +8,7 @@ import numpy as np
 
 from ._pooling import is_sequence_shape, same_but_length, shape_mismatch_error
 
-__all__ = ["LayerInfo", "layer_info", "check_numeric"]
+__all__ = ["LayerInfo", "layer_info", "check_numeric", "check_stored", "pickled_error"]
 
 _NUMERIC_KINDS = "biuf"
 
@@ -42,3 +42,17 @@ def check_numeric(layer, dtype, where: str, what: str = "Layer") -> None:
     """Raise TypeError unless ``dtype`` is numeric (bool, int or float); ``where`` is quoted already."""
     if np.dtype(dtype).kind not in _NUMERIC_KINDS:
         raise TypeError(f"{what} {layer!r} in {where} has dtype {dtype}; features must be numeric.")
+
+
+def check_stored(layer, dtype, where: str) -> None:
+    """:func:`check_numeric` of an array stored in an ``.npz`` (its header's dtype): an object
+    array is pickled, and is refused as such, without inviting ``allow_pickle=True``."""
+    if np.dtype(dtype).kind == "O":
+        raise pickled_error(layer, where)
+    check_numeric(layer, dtype, where)
+
+
+def pickled_error(layer, where: str) -> ValueError:
+    """The error of a layer stored as an object (pickled) array; ``where`` is quoted already."""
+    return ValueError(f"{where}: layer {layer!r} is a pickled object array; it is never loaded (loading "
+                      "runs code): save numeric arrays.")

@@ -144,12 +144,25 @@ def tiled_rdm(features, save_path, *, layer=None, distance="correlation", poolin
         if reducer is not None and reducer.reduces and not writer.staged:
             run_src = reduced_source(src, reduction, pooling=pooling, dtype=options.dtype.numpy,
                                      device=options.device, reducers={layer: reducer})
-        _compute(run_src, layer, pooling, options, writer, client, progress, verbose)
+        try:
+            _compute(run_src, layer, pooling, options, writer, client, progress, verbose)
+        except (ValueError, TypeError) as err:       # e.g. NaN in the features: say what is left behind
+            _say_unfinished(err, store)
+            raise
         writer.finish(keep_features)
     if writer.degenerate:
         warnings.warn(degenerate_rows_warning(layer, src.stimuli, writer.degenerate, options.distance.name),
                       stacklevel=2)
     return OnDiskRDM(store)
+
+
+def _say_unfinished(err: BaseException, store: Path) -> None:
+    """Add to ``err``'s message (its type and traceback kept) that the store stays unfinished and how to go on."""
+    if not (err.args and isinstance(err.args[0], str)):
+        return
+    err.args = (f"{err.args[0].rstrip()} The store {str(store)!r} was left unfinished (finished tiles are kept): "
+                "after fixing the features, pass resume=True to continue it, or overwrite=True to start "
+                "again.",) + err.args[1:]
 
 
 def _check_layer(src, layer, pooling, options: TiledOptions) -> tuple:

@@ -83,18 +83,22 @@ def from_peer(x):
 
 
 def square_rdm(x, name: str) -> np.ndarray:
+    """One RDM (N, N) float64 from a LayerRDM, rsatoolbox RDMs of one RDM, tensor or array; refused
+    unless square and symmetric (:func:`check_symmetric`). ``name`` is the argument's name."""
     from .rdm import LayerRDM
 
     x = from_peer(x)
     if isinstance(x, LayerRDM):
-        return np.asarray(x.matrix, dtype=np.float64)
-    if hasattr(x, "detach"):
-        x = x.detach().cpu().numpy()
-    arr = np.asarray(x, dtype=np.float64)
+        arr = np.asarray(x.matrix, dtype=np.float64)
+    else:
+        if hasattr(x, "detach"):
+            x = x.detach().cpu().numpy()
+        arr = np.asarray(x, dtype=np.float64)
     if arr.ndim != 2 or arr.shape[0] != arr.shape[1]:
         many = (" An rsatoolbox RDMs of several RDMs: pick one, e.g. LayerRDM.from_rsatoolbox(rdms, index=i)."
                 if arr.ndim == 3 else "")
         raise ValueError(f"{name!r} must be a square RDM (N, N); got shape {arr.shape}.{many}")
+    check_symmetric(arr, name)
     return arr
 
 

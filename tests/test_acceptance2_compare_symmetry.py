@@ -73,3 +73,24 @@ def test_nan_cells_are_left_to_nan_policy():
     iu = np.triu_indices(10, 1)
     ok = np.isfinite(a[iu])
     assert compare_rdms(a, b, nan_policy="omit").r == pytest.approx(spearmanr(a[iu][ok], b[iu][ok])[0])
+
+
+def test_model_rdm_symmetry_checked_by_the_other_rsa_functions():
+    """rsa_timecourse and leave_one_subject_out take a model RDM as compare_rdms does: a
+    non-symmetric one is refused by name, a symmetric one still gives scipy's correlations."""
+    from rdm_widgets.rsa import leave_one_subject_out, rsa_timecourse
+    rng = np.random.default_rng(4)
+    n, t = 8, 5
+    model = _sym(rng, n)
+    eeg = np.stack([_sym(rng, n) for _ in range(t)], axis=-1)          # (N, N, T)
+    subjects = np.stack([_sym(rng, n) for _ in range(4)])               # (S, N, N)
+    bad = model.copy()
+    bad[0, 1] += 1.0
+    with pytest.raises(ValueError, match=r"^'model_rdm' is not a symmetric RDM"):
+        rsa_timecourse(bad, eeg)
+    with pytest.raises(ValueError, match=r"^'model_rdm' is not a symmetric RDM"):
+        leave_one_subject_out(bad, subjects)
+    iu = np.triu_indices(n, 1)
+    ours = rsa_timecourse(model, eeg)
+    ref = [spearmanr(model[iu], eeg[..., k][iu])[0] for k in range(t)]
+    np.testing.assert_allclose(ours, ref, rtol=1e-12, atol=1e-12)

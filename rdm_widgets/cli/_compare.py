@@ -15,7 +15,7 @@ from pathlib import Path
 from ..model_rsa import model_brain_table
 from ..rdm import LayerRDM, load_rdms
 from ..rdm_files import read_rdm_file
-from ._common import EXIT_OK, add_command, add_common, api_default, api_kwargs, check_output_file, progress_for
+from ._common import EXIT_OK, PROG, add_command, add_common, api_default, api_kwargs, check_output_file, progress_for
 
 __all__ = ["add_compare", "read_names", "summary"]
 
@@ -80,8 +80,25 @@ def _models(path: Path, name) -> dict:
         # a damaged layer file fails the command: a table without that layer (and p_fdr over
         # fewer layers) would look complete
         return {name or path.resolve().name: load_rdms(path, on_error="raise")}
-    rdm = LayerRDM.from_file(path)
+    try:
+        rdm = LayerRDM.from_file(path)
+    except ValueError as err:
+        _swapped(path, err)
+        raise
     return {name or path.resolve().parent.name: {rdm.layer or path.stem: rdm}}
+
+
+def _swapped(path: Path, err: ValueError) -> None:
+    """Raise the likelier cause when MODELS is a stack of subject RDMs: MODELS and BRAIN swapped
+    (the reader's own advice, ``load_rdm_stack``, is a Python call)."""
+    try:
+        stack = read_rdm_file(path)
+    except (ValueError, TypeError, OSError):
+        return
+    if stack.n_subjects > 1:
+        raise ValueError(f"MODELS {path.name!r} holds {stack.n_subjects} RDMs of {stack.n_stimuli} stimuli, like a "
+                         "BRAIN file (one RDM per subject); MODELS is one model RDM file or a folder of RDM_<layer> "
+                         f"files. The order is `{PROG} compare MODELS BRAIN`: were the two swapped?") from err
 
 
 def _fmt(value, digits: int = 3) -> str:

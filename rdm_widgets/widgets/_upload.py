@@ -78,6 +78,25 @@ def _check_rdm(path: Path) -> str:
 
 #: kind -> ``validate(path) -> details``; raises the Python API's error for a bad file
 VALIDATORS = {"features": _check_features, "epochs": _check_epochs, "rdm": _check_rdm}
+#: what each kind is called in messages, and the button that takes it (named when a file given
+#: to one button is valid as another kind: the commonest upload mistake seen in the browser)
+_WHAT = {"features": "features", "epochs": "epochs", "rdm": "RDMs"}
+_WHERE = {"features": "'Upload features' (tab DNN RDMs)", "epochs": "'Upload epochs' (tab EEG)",
+          "rdm": "'Upload RDMs' (tab Model vs brain)"}
+
+
+def _other_kind_hint(kind: str, file: Path) -> str:
+    """``" It looks like <kind> (<details>): use <button>."`` when ``file`` is valid as another
+    upload kind (most specific first: epochs, RDMs, features), else ``""``."""
+    for other in ("epochs", "rdm", "features"):
+        if other == kind or not file.is_file() or file.suffix.lower() not in SUFFIXES[other]:
+            continue
+        try:
+            details = VALIDATORS[other](file)
+        except Exception:  # noqa: BLE001 - not that kind either
+            continue
+        return f" It looks like {_WHAT[other]} ({details}): use {_WHERE[other]}."
+    return ""
 
 
 class UploadArea:
@@ -216,7 +235,7 @@ def store_upload(kind: str, name: str, content, area: UploadArea, max_bytes: int
     clean = safe_name(name)
     suffix = Path(clean).suffix.lower()
     if suffix not in SUFFIXES[kind]:
-        raise ValueError(f"{clean}: a {kind} upload must be one of {', '.join(SUFFIXES[kind])}.")
+        raise ValueError(f"{clean}: {_WHAT[kind]} uploads must be one of {', '.join(SUFFIXES[kind])}.")
     if size > max_bytes:
         raise ValueError(f"{clean} is {size / 1024 ** 2:.1f} MB; the limit is {max_bytes / 1024 ** 2:.0f} MB "
                          "per file.")
@@ -233,11 +252,16 @@ def store_upload(kind: str, name: str, content, area: UploadArea, max_bytes: int
     else:
         path = made = _unique(folder / clean)
         path.write_bytes(bytes(content))
+    checked = False
     try:
         _check_npz_members(made)
+        checked = True          # only then may the other kinds' readers open it (no zip bomb)
         VALIDATORS[kind](path)
-    except Exception:
+    except Exception as exc:
+        hint = _other_kind_hint(kind, made / clean if made.is_dir() else made) if checked else ""
         shutil.rmtree(made, ignore_errors=True) if made.is_dir() else made.unlink(missing_ok=True)
+        if hint:
+            raise ValueError(error_message(exc) + hint) from exc
         raise
     return path
 

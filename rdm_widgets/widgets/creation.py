@@ -99,6 +99,9 @@ class RDMCreationPanel(RunnerMixin, widgets.VBox):
         ``{layer: LayerRDM}`` (or ``{layer: TimeResolvedRDM}``) of the last finished run.
     result_path : str
         Output folder of the last finished run (``""`` when nothing was written).
+    result_label : str
+        ``"<feature source> · <distance>"`` of the last finished run, taken when it started (the
+        controls stay usable during a run, so they may show another choice when it ends).
     labels : dict
         ``{stimulus: category label}`` from the folder's ``stimuli.json``.
     running : bool
@@ -116,6 +119,7 @@ class RDMCreationPanel(RunnerMixin, widgets.VBox):
     folder = Unicode(None, allow_none=True)
     rdms = Dict()
     result_path = Unicode("")
+    result_label = Unicode("")
     labels = Dict()
     _progress_label = "Computing"
     _progress_unit = "steps (feature reads and distance blocks)"
@@ -338,6 +342,8 @@ class RDMCreationPanel(RunnerMixin, widgets.VBox):
             return
         feature_path, kwargs = self.folder, self.options()
         save_path, save_format = self._save_path(), self.format_dropdown.value
+        # named now: the controls may change while the run computes
+        name, label = self._result_name(), f"{self.folder_dropdown.label or 'model'} · {kwargs['distance']}"
 
         def job(progress):
             rdms = self._compute(feature_path, progress=progress, **kwargs)
@@ -347,7 +353,7 @@ class RDMCreationPanel(RunnerMixin, widgets.VBox):
             # an explicit save step (the "Save as" choice) when a save_root was given; the viewer
             # gets the RDMs in memory
             where = str(save_rdms(rdms, save_path, save_format)) if rdms and save_path is not None else ""
-            return rdms, where, self._payloads(rdms), kwargs["distance"]
+            return rdms, where, self._payloads(rdms), kwargs["distance"], name, label
 
         self._start(job, f"Computing RDMs of {Path(feature_path).name} ({kwargs['distance']}) ...",
                     estimate=self.estimated_seconds)
@@ -381,10 +387,9 @@ class RDMCreationPanel(RunnerMixin, widgets.VBox):
         return f"rdms_{stem}_{self.distance_dropdown.value}"
 
     def _finish(self, result):
-        rdms, where, payloads, distance = result
-        self.result_path = where
+        rdms, where, payloads, distance, name, label = result
+        self.result_path, self.result_label = where, label
         self.rdms = rdms
-        name = self._result_name()
         self.save_to.name_text.value = name
         if payloads is not None:
             self.download_npz.set_payload(f"{name}.zip", payloads[0])

@@ -289,10 +289,11 @@ class Dashboard(widgets.Tab):
         self.timecourse.model_rdms = ordinary
         if self.rsa is None or not ordinary:
             return
-        folder = self.creation.folder_dropdown.label or "model"
+        # named as the run started (result_label); the controls may have changed since
+        label = self.creation.result_label or \
+            f"{self.creation.folder_dropdown.label or 'model'} · {self.creation.distance_dropdown.value}"
         # the bundled panel has the MobileNetV2 model already: later runs are added unselected there
-        self.rsa.add_models(f"{folder} · {self.creation.distance_dropdown.value}", ordinary,
-                            select=not self._is_demo)
+        self.rsa.add_models(label, ordinary, select=not self._is_demo)
 
     # ------------------------------------------------------------------ running
     def _on_eeg_result(self, change):

@@ -380,7 +380,9 @@ class EEGPanel(RunnerMixin, widgets.VBox):
             return
         kwargs = self.options()
         kwargs["times"] = times
-        self._start(lambda progress: self._compute(eeg, labels, progress=progress, **kwargs),
+        # named now: the controls may change while the run computes
+        stem = f"{Path(self.file).stem if self.file else 'epochs'}_{kwargs['method']}"
+        self._start(lambda progress: (self._compute(eeg, labels, progress=progress, **kwargs), stem),
                     f"Decoding {len(set(labels))} conditions ({kwargs['method']}) over "
                     f"{eeg.shape[2]} time points ...", estimate=self.estimated_seconds)
         if wait:
@@ -399,7 +401,7 @@ class EEGPanel(RunnerMixin, widgets.VBox):
     def _finish(self, result):
         from ..rdm_files import time_resolved_to_npz
 
-        stem = f"{Path(self.file).stem if self.file else 'epochs'}_{self.method_dropdown.value}"
+        result, stem = result
         self.generalization_result = gen = result if isinstance(result, GeneralizationRDM) else None
         for shown in (self.generalization_viewer, self.download_generalization):
             shown.layout.display = "none" if gen is None else None

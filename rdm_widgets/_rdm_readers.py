@@ -96,7 +96,8 @@ def _read_npz(path: Path, variable):
     where = repr(path.name)
     if {"data", "times", "conditions"} <= set(data):
         raise ValueError(f"{where} is a time-resolved (EEG) RDM (keys data, times, conditions); "
-                         "open it in the EEG tab, not as a brain RDM.")
+                         "it is not a brain RDM: load it with TimeResolvedRDM.from_file(path) (or "
+                         "GeneralizationRDM.from_file), e.g. for rsa_timecourse.")
     pickled = sorted(k for k in data.skipped if k not in _NAME_KEYS and k not in data)
     if pickled and (variable in pickled or not any(isinstance(v, np.ndarray) and v.dtype.kind in "biuf"
                                                    and k not in _NAME_KEYS for k, v in data.items())):

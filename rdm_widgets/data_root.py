@@ -21,6 +21,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ._data_root_readers import try_features, try_rdm, unreadable_cause, unreadable_reason
 
 __all__ = ["Entry", "KINDS", "SIDECAR_SUFFIXES", "scan", "classify_file", "list_folders", "inside",
            "relative_text", "epoch_arrays", "read_epochs_keys", "first_entry", "escaping_files"]
@@ -94,48 +95,20 @@ def relative_text(text: str, root, labels: dict | None = None) -> str:
     return text
 
 
-def _details_features(src) -> str:
-    return f"{src.n_stimuli} stimuli, {len(src.layers)} layer{'s' if len(src.layers) != 1 else ''}"
-
-
-def _try_features(path: Path):
-    """``(details, None)`` when ``open_features`` accepts ``path`` (headers only), else ``(None, reason)``."""
-    import warnings
-
-    from .features import open_features
-
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            return _details_features(open_features(path)), None
-    except (ValueError, TypeError, OSError, ImportError) as exc:
-        return None, str(exc) or type(exc).__name__
-
-
-def _try_rdm(path: Path):
-    """``(details, None)`` when the RDM reader accepts ``path``, else ``(None, reason)``."""
-    import warnings
-
-    from .rdm_files import read_rdm_file
-
-    if path.stat().st_size > MAX_RDM_READ_BYTES:
-        return None, f"larger than {MAX_RDM_READ_BYTES // 1024 ** 2} MB; too large for an RDM file"
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")         # e.g. a non-zero diagonal: said when it is loaded
-            rdms = read_rdm_file(path)
-    except (ValueError, TypeError, OSError, KeyError, ImportError) as exc:
-        return None, str(exc) or type(exc).__name__
-    k = rdms.n_subjects
-    return f"{k} RDM{'s' if k != 1 else ''} of {rdms.n_stimuli} stimuli" + (
-        "" if rdms.stimuli else " (no names)"), None
-
-
 def _npz_kind(path: Path, infos: dict):
     """Kind of an ``.npz`` from its headers: epochs, a features file, an RDM candidate or not data."""
     from .eeg import find_epoch_arrays
+    from .eeg._saved_files import saved_rdm_file
     from .features._npz_layers import is_layer_file
 
+    try:
+        saved = saved_rdm_file(path, infos)     # a saved RDM (n, n, T) + conditions (n,) looks like epochs
+    except ValueError as exc:
+        return None, str(exc)
+    if saved is not None:
+        what, source, opener = saved
+        how = f"; open it with {opener}(path)" if opener else ""
+        return "saved-rdm", f"{what} ({source}), neither epochs nor a brain RDM{how}"
     data_key, label_keys = find_epoch_arrays(infos)
     if data_key is not None and label_keys:
         n_tr, n_ch, n_t = infos[data_key][0]
@@ -180,22 +153,25 @@ def classify_file(path) -> tuple[str, str, str]:
         except ValueError as exc:
             return "skipped", str(exc), ""
         kind, info = _npz_kind(path, infos)
+        if kind == "saved-rdm":                 # a LayerRDM file is an RDM; a time-resolved one is not
+            details, _ = try_rdm(path, MAX_RDM_READ_BYTES)
+            return ("rdm", "", details) if details is not None else ("skipped", info, "")
         if kind == "rdm-candidate":
-            details, reason = _try_rdm(path)
+            details, reason = try_rdm(path, MAX_RDM_READ_BYTES)
             if details is not None:
                 return "rdm", "", details
             return "features-file", "", "per-stimulus features"
         return (kind, "", info) if kind else ("skipped", info, "")
     if suffix in _HDF5_SUFFIXES:
-        details, reason = _try_features(path)
+        details, reason = try_features(path)
         if details is not None:
             return "features", "", details
-        rdm_details, _ = _try_rdm(path)
+        rdm_details, _ = try_rdm(path, MAX_RDM_READ_BYTES)
         if rdm_details is not None:
             return "rdm", "", rdm_details
         return "skipped", reason, ""
     if suffix == ".npy" or suffix in _RDM_SUFFIXES:
-        details, reason = _try_rdm(path)
+        details, reason = try_rdm(path, MAX_RDM_READ_BYTES)
         return ("rdm", "", details) if details is not None else ("skipped", reason, "")
     if suffix == ".fif":
         if not mne_available():
@@ -258,7 +234,7 @@ def scan(folder, root=None) -> list[Entry]:
     if here is None or not here.is_dir():
         raise ValueError(f"{relative_text(str(folder), root)!r} is not a folder inside the data root.")
     entries: list[Entry] = []
-    own = _feature_folder_entry(here, root)
+    own, covered = _feature_folder(here, root)
     if own is not None:
         entries.append(own)
     from ._layer_rdm_files import RDM_FILE
@@ -271,6 +247,8 @@ def scan(folder, root=None) -> list[Entry]:
             if sub is not None:
                 entries.append(sub)
             continue
+        if p.name in covered:
+            continue                                    # named in the folder's reason: one entry, one problem
         if own is not None and own.kind == "features" and p.suffix.lower() == ".npz" and \
                 own.details and not _checked(here):
             continue                                    # a large feature folder: judged by its first file
@@ -314,27 +292,37 @@ def _checked(folder: Path) -> bool:
 
 def _feature_folder_entry(folder: Path, root: Path) -> Entry | None:
     """A ``'features'`` (or ``'skipped'``) entry when ``folder`` holds feature ``.npz`` files, else None."""
+    return _feature_folder(folder, root)[0]
+
+
+def _feature_folder(folder: Path, root: Path) -> tuple:
+    """``(entry, covered)``: :func:`_feature_folder_entry`'s entry (or None) and the names of the
+    files its reason already reports (damaged ones), which :func:`scan` does not list again."""
     files = [p for p in _npz_files(folder) if inside(p, root) is not None]     # links out: never read
     if not files:
-        return None
+        return None, set()
     judged = files if len(files) <= MAX_CLASSIFIED_FILES else files[:1]
     feature_files = [p for p in judged if classify_file(p)[0] == "features-file"]
     if not feature_files:
-        return None
+        return None, set()
     outside = escaping_files(folder, root)
     if outside:                                 # the feature reader would read them: skip the folder
         return Entry(_rel(folder, root), "skipped",
                      f"the folder holds links to files outside the data root ({outside[:5]}); they are "
-                     "never read. Copy the files into the data root instead", "", folder)
+                     "never read. Copy the files into the data root instead", "", folder), set()
     if len(feature_files) != len(judged):
-        others = [p.name for p in judged if p not in set(feature_files)][:5]
-        return Entry(_rel(folder, root), "skipped",
-                     f"the folder mixes feature files with other .npz files ({others}); "
-                     "put the features in a folder of their own", "", folder)
-    details, reason = _try_features(folder)
+        odd = [p for p in judged if p not in set(feature_files)]
+        causes = {p.name: unreadable_cause(p) for p in odd}
+        damaged = {name: cause for name, cause in causes.items() if cause}
+        others = [name for name, cause in causes.items() if not cause][:5]
+        mixes = (f"the folder mixes feature files with other .npz files ({others}); "
+                 "put the features in a folder of their own") if others else ""
+        reason = "; ".join(r for r in (unreadable_reason(damaged) if damaged else "", mixes) if r)
+        return Entry(_rel(folder, root), "skipped", relative_text(reason, root), "", folder), set(damaged)
+    details, reason = try_features(folder)
     if details is None:
-        return Entry(_rel(folder, root), "skipped", relative_text(reason, root), "", folder)
-    return Entry(_rel(folder, root), "features", "", details, folder)
+        return Entry(_rel(folder, root), "skipped", relative_text(reason, root), "", folder), set()
+    return Entry(_rel(folder, root), "features", "", details, folder), set()
 
 
 def list_folders(root, max_depth: int = 3) -> list[tuple[str, str]]:

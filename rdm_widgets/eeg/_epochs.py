@@ -22,6 +22,7 @@ import numpy as np
 
 from .._npy import check_file, npz_headers, open_npz, read_member
 from ..interop._mne import epochs_to_arrays, is_fif_path, is_mne_epochs, label_level
+from ._saved_files import refuse_saved_rdm, saved_rdm_file
 
 __all__ = ["Epochs", "read_epochs", "find_epoch_arrays", "is_epochs_file", "mne_available", "epochs_input",
            "EpochsInput", "read_epoch_arrays", "epoch_arrays", "read_epochs_keys"]
@@ -108,14 +109,16 @@ def find_epoch_arrays(npz) -> tuple:
 
 def is_epochs_file(path) -> bool:
     """Whether ``path`` holds epochs: an MNE ``.fif`` file, or an ``.npz`` with an epochs array and
-    a label array (:func:`find_epoch_arrays`; headers only, no data are read)."""
+    a label array (:func:`find_epoch_arrays`; headers only, and a ``format`` string) that is no RDM file
+    this package saved (a ``TimeResolvedRDM`` file, say)."""
     if str(path).lower().endswith(".fif"):
         return True
     try:
-        data_key, label_keys = find_epoch_arrays(Path(path))
+        infos = npz_headers(Path(path))
+        data_key, label_keys = find_epoch_arrays(infos)
+        return data_key is not None and bool(label_keys) and saved_rdm_file(path, infos) is None
     except ValueError:                      # not a readable .npz
         return False
-    return data_key is not None and bool(label_keys)
 
 
 def _read_fif(path: Path) -> Epochs:
@@ -207,7 +210,8 @@ def read_epochs(path) -> Epochs:
     FileNotFoundError
         No such file.
     ValueError
-        No 3-D epochs array, no label array, an unreadable or unsupported file.
+        No 3-D epochs array, no label array, an unreadable or unsupported file, or an RDM file
+        this package saved (``TimeResolvedRDM.save``'s (n, n, T) ``data`` would read as n trials).
     """
     path = Path(path)
     if not path.exists():
@@ -220,6 +224,7 @@ def read_epochs(path) -> Epochs:
                          + (" or an MNE -epo.fif file." if mne_available() else " (MNE .fif needs mne)."))
     infos = npz_headers(path)
     keys = list(infos)
+    refuse_saved_rdm(path, infos)
     data_key, label_keys = find_epoch_arrays(infos)
     if data_key is None:
         named = next((k for k in _DATA_KEYS if k in infos), None)
@@ -322,6 +327,7 @@ def read_epochs_keys(path, data_key: str | None = None) -> Epochs:
     if data_key is None or path.suffix.lower() != ".npz":
         return read_epochs(path)
     check_file(path, what="EEG file")
+    refuse_saved_rdm(path, npz_headers(path))
     choices = epoch_arrays(path)
     if data_key not in choices:
         raise ValueError(f"{path.name}: {data_key!r} is not a 3-D numeric array (trials × channels × times); "

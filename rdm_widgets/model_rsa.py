@@ -37,11 +37,12 @@ import numpy as np
 
 from ._bootstrap_results import check_bootstrap_method, check_ci
 from ._rsa_inputs import as_brains, as_models
+from ._rsa_progress import TableProgress, compare_in_blocks
 from ._rsa_stats import BY_ORDER_NOTE, corr_matrix, fdr_bh, match_model_to_brain
 from ._validate import check_option, check_positive_int
 from .bootstrap import bootstrap_models, check_over
 from .rdm_files import RDMSet
-from .rsa import (CORRELATIONS, check_method, compare_rdms, leave_one_subject_out, model_for_conditions,
+from .rsa import (CORRELATIONS, check_method, leave_one_subject_out, model_for_conditions,
                   noise_ceiling, pool_subjects, rsa_timecourse)
 
 __all__ = ["RSATable", "model_brain_table", "TimecourseTest", "rsa_timecourse_test", "caution_for", "fdr_bh",
@@ -135,13 +136,13 @@ class _Brain:
                         else (math.nan, math.nan))
 
 
-def _row(brain: _Brain, model_name: str, layer: str, rdm, method: str, n_permutations: int, rng) -> dict:
+def _row(brain: _Brain, model_name: str, layer: str, rdm, method: str, n_permutations: int, rng, tick) -> dict:
     from scipy.stats import wilcoxon
 
     matched, how = match_model_to_brain(rdm, brain.set.stimuli, brain.set.n_stimuli,
                                         model_name=f"{model_name} / {layer}", brain_name=brain.name)
     M = np.asarray(matched.matrix, dtype=np.float64)
-    group = compare_rdms(M, brain.group, method=method, n_permutations=n_permutations, random_state=rng)
+    group = compare_in_blocks(M, brain.group, method, n_permutations, rng, tick)
     p_perm = math.nan if group.p is None else group.p
     row = dict(brain=brain.name, model=model_name, layer=layer, method=method,
                n_stimuli=brain.set.n_stimuli, n_subjects=brain.set.n_subjects, r_group=group.r,
@@ -186,7 +187,10 @@ def model_brain_table(models, brain, *, method: str = "spearman", n_permutations
     random_state : int, Generator or None
         Seed of the permutations (one generator for the whole table).
     progress : callable or None
-        ``progress(done, total)`` after each row (may raise to cancel).
+        ``progress(done, total)`` in units of permutations, rows and bootstrap samples (a row is
+        ``n_permutations + 1``, a (brain, model) pair's bootstrap ``n_bootstrap``): once with 0
+        and the total, then after each block of permutations (~0.1 s), row and block of
+        bootstrap samples. It may raise (:class:`rdm_widgets.Cancelled`) to stop the table.
     on_error : {'raise', 'skip'}
         What a (brain, model) pair whose stimuli do not match does: raise the ValueError, or
         leave the pair out and record the message in :attr:`RSATable.skipped` (the other pairs
@@ -239,31 +243,36 @@ def model_brain_table(models, brain, *, method: str = "spearman", n_permutations
     brains = {name: _Brain(name, s, method, convention) for name, s in as_brains(brain).items()}
     models = as_models(models)
     rng = np.random.default_rng(random_state)
-    total = len(brains) * sum(len(v) for v in models.values())
-    rows, skipped, done = [], [], 0
+    per_pair = {m: len(v) * (n_permutations + 1) + (0 if bootstrap is None else n_bootstrap)
+                for m, v in models.items()}
+    tp = TableProgress(len(brains) * sum(per_pair.values()), progress)
+    rows, skipped = [], []
     for b in brains.values():
         for model_name, layers in models.items():
+            end = tp.done + per_pair[model_name]
             try:
-                family = [_row(b, model_name, layer, rdm, method, n_permutations, rng)
-                          for layer, rdm in layers.items()]
+                family = []
+                for layer, rdm in layers.items():
+                    family.append(_row(b, model_name, layer, rdm, method, n_permutations, rng, tp.update))
+                    tp.update(1)
+                start = tp.done
                 boot = None if bootstrap is None else bootstrap_models(
                     {model_name: layers}, {b.name: b.set}, method=method, over=bootstrap, n_bootstrap=n_bootstrap,
-                    ci=ci, random_state=boot_seed, convention=convention, noise_ceiling_samples=False)
+                    ci=ci, random_state=boot_seed, convention=convention, noise_ceiling_samples=False,
+                    progress=lambda d, _t: tp.to(start + d))
                 for k, row in enumerate(family):
                     row.update(_NO_BOOTSTRAP if boot is None else
                                dict(ci_low=float(boot.ci_low[k]), ci_high=float(boot.ci_high[k]),
                                     r_boot_se=float(boot.se[k]), bootstrap=bootstrap))
             except ValueError as err:
-                if on_error == "raise":
+                if on_error == "raise" or err is tp.error:      # the callback's own error is no mismatch
                     raise
                 skipped.append(f"{b.name} ~ {model_name}: {err}")
                 family = []
             for row, q in zip(family, fdr_bh([r["p"] for r in family])):
                 row["p_fdr"] = float(q)
             rows.extend({c: row[c] for c in COLUMNS} for row in family)
-            done += len(layers)
-            if progress is not None:
-                progress(done, total)
+            tp.to(end)                                          # a skipped pair's units are done too
     return RSATable(rows, method, n_permutations, skipped)
 
 

@@ -88,7 +88,7 @@ def test_cli_compare_refuses_a_missing_out_folder_before_computing(tmp_path, cap
                "--permutations", "10"])
     out = capsys.readouterr()
     assert rc == 1 and "Folder" in out.err and "does not exist" in out.err
-    assert "RSA rows" not in out.err                   # refused before the first row was computed
+    assert "RSA permutations" not in out.err           # refused before the first row was computed
     assert main(["compare", str(model), str(demo_path("fmri_evc")), "--out", str(tmp_path / "t.csv"),
                  "--permutations", "10", "-q"]) == 0
     assert (tmp_path / "t.csv").read_text().startswith("brain,")

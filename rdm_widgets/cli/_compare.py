@@ -125,7 +125,7 @@ def run_compare(args) -> int:
     models = _models(Path(args.models), getattr(args, "model_name", None))
     out = Path(args.out)
     check_output_file(out, args.overwrite)                      # before the permutations, not after
-    progress, _ = progress_for(args, "RSA rows", bar=False)
+    progress, _ = progress_for(args, "RSA permutations", bar=False)
     table = model_brain_table(models, brain, progress=progress,
                               **api_kwargs(args, ("method", "n_permutations", "random_state", "bootstrap",
                                                    "n_bootstrap", "ci")))

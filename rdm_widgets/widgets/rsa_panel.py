@@ -134,7 +134,7 @@ class RSAPanel(RunnerMixin, widgets.VBox):
     status = Unicode("")
     estimate_text = Unicode("")
     _progress_label = "Comparing"
-    _progress_unit = "layer RDMs"
+    _progress_unit = "units (permutations, layer RDMs, bootstrap samples)"
     _stopped_text = "Stopped: no table was computed."
 
     def __init__(self, models=None, brains=None, compute=None, method: str = "spearman",

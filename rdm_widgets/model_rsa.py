@@ -163,7 +163,7 @@ def _row(brain: _Brain, model_name: str, layer: str, rdm, method: str, n_permuta
         p = math.nan
     sem = float(finite.std(ddof=1) / np.sqrt(finite.size)) if finite.size >= 2 else math.nan
     return dict(row, r=float(finite.mean()) if finite.size else math.nan, r_sem=sem,
-                test="wilcoxon signed-rank over subjects", p=p)
+                test="one-sided wilcoxon signed-rank over subjects (r > 0)", p=p)
 
 
 def model_brain_table(models, brain, *, method: str = "spearman", n_permutations: int = 1000,

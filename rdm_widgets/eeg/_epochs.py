@@ -243,13 +243,18 @@ def read_epochs(path) -> Epochs:
 def _near_misses(infos: dict, data_key: str) -> str:
     """``": 'target' has 58 entries, 'eeg' has 60 trials"``: the arrays that would be label arrays
     but for their length (or their float dtype), so that a label array one trial short is found."""
-    n = infos[data_key][0][0]
+    eeg_shape = tuple(infos[data_key][0])
+    n = eeg_shape[0]
     found = []                                        # (how far from n, text)
     for k, (shape, dtype) in infos.items():
         if k == data_key or k == "times" or dtype.kind not in "USiubf":
             continue
         if len(shape) == 1 and dtype.kind != "f" and shape[0] != n:
-            found.append((abs(shape[0] - n), f"{k!r} has {shape[0]} entries"))
+            # as many labels as the last axis has entries: the trials may be stored last (axis 1
+            # is left out: channel-name arrays match it by nature)
+            moved = ("" if eeg_shape[2] != shape[0] else f" = axis 2 of {data_key!r} {eeg_shape}: if the "
+                     f"trials are on that axis, save np.moveaxis({data_key}, 2, 0)")
+            found.append((abs(shape[0] - n), f"{k!r} has {shape[0]} entries{moved}"))
         elif len(shape) == 1 and shape[0] == n:
             found.append((0, f"{k!r} has {n} entries but dtype {dtype} (labels are strings, integers or booleans)"))
         elif len(shape) == 2 and sorted(shape) == [1, n]:

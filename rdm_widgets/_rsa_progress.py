@@ -13,12 +13,11 @@ import numpy as np
 
 from ._progress import ProgressReporter
 from ._rsa_results import RSAResult
-from .rsa import compare_rdms
+from ._rsa_stats import permutation_p
+from .rsa import PERMUTATION_CHUNK_CELLS, compare_rdms
 
-__all__ = ["CHUNK_CELLS", "BLOCK_CELLS", "permutation_block", "compare_in_blocks", "TableProgress"]
+__all__ = ["BLOCK_CELLS", "permutation_block", "compare_in_blocks", "TableProgress"]
 
-#: stimulus pairs x permutations of one matrix in :func:`rdm_widgets.rsa.compare_rdms` (its chunk)
-CHUNK_CELLS = 1_000_000
 #: stimulus pairs x permutations between two progress calls (~0.1 s at 78 stimuli)
 BLOCK_CELLS = 10_000_000
 
@@ -30,7 +29,7 @@ def permutation_block(n_stimuli: int) -> int:
     call with all permutations, so the numbers stay the same to the bit (3330 at 78 stimuli).
     """
     pairs = max(1, n_stimuli * (n_stimuli - 1) // 2)
-    chunk = max(1, CHUNK_CELLS // pairs)
+    chunk = max(1, PERMUTATION_CHUNK_CELLS // pairs)
     return chunk * max(1, BLOCK_CELLS // (chunk * pairs))
 
 
@@ -66,8 +65,7 @@ def compare_in_blocks(a: np.ndarray, b: np.ndarray, method: str, n_permutations:
         nulls.append(res.null)
         tick(m)
     null = np.concatenate(nulls)
-    p = (1.0 + np.count_nonzero(~(null < res.r))) / (1.0 + n_permutations)   # as compare_rdms (NaN exceeds)
-    return RSAResult(res.r, float(p), method, n_permutations, null)
+    return RSAResult(res.r, permutation_p(null, res.r), method, n_permutations, null)
 
 
 class TableProgress:

@@ -13,7 +13,7 @@ from ._validate import check_option
 
 __all__ = ["fdr_bh", "match_model_to_brain", "listed", "standardized", "corr_matrix", "BY_ORDER_NOTE",
            "NAN_POLICIES", "check_nan_cells", "stimulus_mismatch", "defined_pairs",
-           "compare_omit"]
+           "compare_omit", "permutation_p"]
 
 #: the note recorded when a brain RDM without names is matched to a model by position
 BY_ORDER_NOTE = "by order (brain RDM has no stimulus names)"
@@ -213,8 +213,13 @@ def compare_omit(x, y, B, method, n_permutations, random_state, ok) -> RSAResult
         m = min(chunk, n_permutations - start)
         perms = np.stack([rng.permutation(n) for _ in range(m)])
         null[start:start + m] = masked_correlations(method, x, B[perms[:, iu], perms[:, ju]].T)
-    p = (1.0 + np.count_nonzero(~(null < r))) / (1.0 + n_permutations)   # NaN counts as exceeding
-    return RSAResult(r, float(p), method, n_permutations, null)
+    return RSAResult(r, permutation_p(null, r), method, n_permutations, null)
+
+
+def permutation_p(null: np.ndarray, r: float) -> float:
+    """One-sided permutation p of ``r`` against ``null`` (n_permutations,), the observed value
+    counted as one permutation; a NaN null value counts as exceeding ``r`` (on the safe side)."""
+    return float((1.0 + np.count_nonzero(~(null < r))) / (1.0 + null.size))
 
 
 # ------------------------------------------------------------------ multiple-comparison corrections

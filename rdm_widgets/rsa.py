@@ -50,7 +50,8 @@ from ._correlations import CORRELATIONS, _pearson_many, _rank, kendall_tau_a
 from ._rsa_results import NoiseCeiling, RSAResult
 from ._rsa_inputs import from_peer, rdm_stack, square_rdm
 from ._rsa_time import is_time_resolved, model_time_map
-from ._rsa_stats import NAN_POLICIES, check_nan_cells, compare_omit, defined_pairs, fdr_bh, stimulus_mismatch
+from ._rsa_stats import (NAN_POLICIES, check_nan_cells, compare_omit, defined_pairs, fdr_bh, permutation_p,
+                         stimulus_mismatch)
 from ._validate import check_option, check_positive_int
 
 __all__ = ["RSAResult", "NoiseCeiling", "CORRELATIONS", "METHOD_SYNONYMS", "CONVENTIONS", "check_method",
@@ -58,6 +59,9 @@ __all__ = ["RSAResult", "NoiseCeiling", "CORRELATIONS", "METHOD_SYNONYMS", "CONV
            "model_for_conditions", "pool_subjects", "fdr_bh", "NAN_POLICIES"]
 
 
+#: stimulus pairs x permutations of one relabelled matrix in :func:`compare_rdms` (bounds its
+#: memory; :func:`rdm_widgets._rsa_progress.permutation_block` cuts blocks of whole chunks)
+PERMUTATION_CHUNK_CELLS = 1_000_000
 #: rsatoolbox's names of the same correlations (``rsatoolbox.rdm.compare(method=...)``)
 METHOD_SYNONYMS = {"corr": "pearson", "tau-a": "kendall_tau_a", "tau_a": "kendall_tau_a"}
 #: how subject RDMs are pooled before a noise ceiling: ours, or rsatoolbox's ``pool_rdm``
@@ -167,14 +171,13 @@ def compare_rdms(a, b, method: str = "spearman", n_permutations: int = 0,
         func = _pearson_many
     rng = np.random.default_rng(random_state)
     null = np.empty(n_permutations)
-    chunk = max(1, 1_000_000 // iu.size)  # bounds the (pairs, chunk) matrix
+    chunk = max(1, PERMUTATION_CHUNK_CELLS // iu.size)
     for start in range(0, n_permutations, chunk):
         m = min(chunk, n_permutations - start)
         perms = np.stack([rng.permutation(n) for _ in range(m)])  # (m, N)
         Y = B[perms[:, iu], perms[:, ju]].T  # (pairs, m): b with relabelled stimuli
         null[start:start + m] = func(x, Y)
-    p = (1.0 + np.count_nonzero(null >= r)) / (1.0 + n_permutations)
-    return RSAResult(r, float(p), method, n_permutations, null)
+    return RSAResult(r, permutation_p(null, r), method, n_permutations, null)
 
 
 def _condensed_stack(S: np.ndarray) -> np.ndarray:

@@ -299,12 +299,13 @@ def _check_times_header(path, data_key: str, shape: tuple, infos: dict) -> None:
                      f"i.e. {shape[2]} time points (expected (n_trials, n_channels, n_times)).{hint}")
 
 
-def epoch_arrays(path) -> dict[str, list[str]]:
+def epoch_arrays(path, infos: dict | None = None) -> dict[str, list[str]]:
     """``{data key: [label keys]}`` of an epochs ``.npz``: every 3-D numeric array and its label arrays.
 
-    Headers only. Use it to let a user pick the data and label arrays (:func:`read_epochs_keys`).
+    Headers only (``infos``: the file's :func:`rdm_widgets._npy.npz_headers` when already read).
+    Use it to let a user pick the data and label arrays (:func:`read_epochs_keys`).
     """
-    infos = npz_headers(path)
+    infos = npz_headers(path) if infos is None else infos
     out = {}
     for key, (shape, dtype) in infos.items():
         if len(shape) == 3 and dtype.kind in "fiu":
@@ -332,12 +333,13 @@ def read_epochs_keys(path, data_key: str | None = None) -> Epochs:
     if data_key is None or path.suffix.lower() != ".npz":
         return read_epochs(path)
     check_file(path, what="EEG file")
-    refuse_saved_rdm(path, npz_headers(path))
-    choices = epoch_arrays(path)
+    infos = npz_headers(path)                        # the headers once, for every check below
+    refuse_saved_rdm(path, infos)
+    choices = epoch_arrays(path, infos)
     if data_key not in choices:
         raise ValueError(f"{path.name}: {data_key!r} is not a 3-D numeric array (trials × channels × times); "
                          f"choose one of {sorted(choices)}.")
     if not choices[data_key]:
         raise ValueError(f"{path.name}: no label array has one entry per trial of {data_key!r}"
-                         f"{_near_misses(npz_headers(path), data_key)}; add e.g. 'labels' of shape (n_trials,).")
-    return Epochs(*read_epoch_arrays(path, data_key, choices[data_key], npz_headers(path)), str(path))
+                         f"{_near_misses(infos, data_key)}; add e.g. 'labels' of shape (n_trials,).")
+    return Epochs(*read_epoch_arrays(path, data_key, choices[data_key], infos), str(path))

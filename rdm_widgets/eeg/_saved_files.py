@@ -12,23 +12,27 @@ from __future__ import annotations
 from pathlib import Path
 
 from .._npy import npz_headers, open_npz, read_member
+from ._generalization import FILE_FORMAT as _GENERALIZATION_FORMAT
+from ._result import FILE_FORMAT as _TIME_RESOLVED_FORMAT
 
 __all__ = ["saved_rdm_file", "refuse_saved_rdm"]
 
 # RDM files this package saves: {format name before the '/': (what it is, how to open it)}. A saved
 # TimeResolvedRDM (data (n, n, T) + conditions (n,)) looks exactly like epochs with labels, so these
 # are recognised first and never read as epochs.
+_TIME_RESOLVED, _GENERALIZATION = (f.split("/")[0] for f in (_TIME_RESOLVED_FORMAT, _GENERALIZATION_FORMAT))
+_LAYER_RDM = "rdm_widgets.layer_rdm"          # LayerRDM files have no format key: told by their keys
 _SAVED_RDMS = {
-    "rdm_widgets.time_resolved": ("a saved EEG RDM", "TimeResolvedRDM.from_file"),
-    "rdm_widgets.generalization": ("a saved temporal generalization RDM", "GeneralizationRDM.from_file"),
-    "rdm_widgets.layer_rdm": ("a saved layer RDM", "LayerRDM.from_file"),
+    _TIME_RESOLVED: ("a saved EEG RDM", "TimeResolvedRDM.from_file"),
+    _GENERALIZATION: ("a saved temporal generalization RDM", "GeneralizationRDM.from_file"),
+    _LAYER_RDM: ("a saved layer RDM", "LayerRDM.from_file"),
 }
 # files written before the ``format`` key (and LayerRDM files, which have none): the keys every
 # such file holds -> its kind in _SAVED_RDMS, most specific first
 _SAVED_RDM_KEYS = (
-    (("data", "train_times", "test_times", "conditions", "meta_json"), "rdm_widgets.generalization"),
-    (("data", "times", "conditions", "meta_json"), "rdm_widgets.time_resolved"),
-    (("rdm", "stimuli", "layer", "meta_json"), "rdm_widgets.layer_rdm"),
+    (("data", "train_times", "test_times", "conditions", "meta_json"), _GENERALIZATION),
+    (("data", "times", "conditions", "meta_json"), _TIME_RESOLVED),
+    (("rdm", "stimuli", "layer", "meta_json"), _LAYER_RDM),
 )
 
 

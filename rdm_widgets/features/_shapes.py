@@ -6,6 +6,7 @@ from typing import Optional
 
 import numpy as np
 
+from .._npy import PickledArrayError
 from ._pooling import is_sequence_shape, same_but_length, shape_mismatch_error
 
 __all__ = ["LayerInfo", "layer_info", "check_numeric", "check_stored", "pickled_error"]
@@ -46,13 +47,13 @@ def check_numeric(layer, dtype, where: str, what: str = "Layer") -> None:
 
 def check_stored(layer, dtype, where: str) -> None:
     """:func:`check_numeric` of an array stored in an ``.npz`` (its header's dtype): an object
-    array is pickled, and is refused as such, without inviting ``allow_pickle=True``."""
+    array is pickled, and is refused as such (the message never suggests loading it)."""
     if np.dtype(dtype).kind == "O":
         raise pickled_error(layer, where)
     check_numeric(layer, dtype, where)
 
 
-def pickled_error(layer, where: str) -> ValueError:
+def pickled_error(layer, where: str) -> PickledArrayError:
     """The error of a layer stored as an object (pickled) array; ``where`` is quoted already."""
-    return ValueError(f"{where}: layer {layer!r} is a pickled object array; it is never loaded (loading "
+    return PickledArrayError(f"{where}: layer {layer!r} is a pickled object array; it is never loaded (loading "
                       "runs code): save numeric arrays.")

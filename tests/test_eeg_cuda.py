@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from rdm_widgets.demo import demo_path
-from rdm_widgets.eeg import _lda, eeg_rdm
+from rdm_widgets.eeg import _lda_layout, eeg_rdm
 from rdm_widgets.eeg._lda import lda_loo_decisions
 from test_eeg import make_data, numpy_cv_distance, planted_window, sklearn_rdm
 from test_eeg_lda import all_pairs, avg_referenced, sklearn_loo
@@ -56,8 +56,8 @@ def test_cuda_many_blocks_equal_one_block(monkeypatch):
     """Several GPU blocks (small block budget) give exactly the one-block result."""
     data = torch.from_numpy(np.random.default_rng(1).normal(size=(6, 30, 64, 5))).cuda()
     one = lda_loo_decisions(data)
-    monkeypatch.setattr(_lda, "_CUDA_BLOCK_BYTES", 16 * _lda.bytes_per_pair_time(30, 64, "cuda"))
-    assert _lda.block_pair_times(30, 64, "cuda") == 16
+    monkeypatch.setattr(_lda_layout, "_CUDA_BLOCK_BYTES", 16 * _lda_layout.bytes_per_pair_time(30, 64, "cuda"))
+    assert _lda_layout.block_pair_times(30, 64, "cuda") == 16
     many = lda_loo_decisions(data)
     np.testing.assert_allclose(many.cpu().numpy(), one.cpu().numpy(), rtol=1e-10, atol=1e-10)
     assert torch.equal(many > 0, one > 0)

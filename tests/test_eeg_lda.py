@@ -8,7 +8,7 @@ import pytest
 import torch
 from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
 
-from rdm_widgets.eeg import _lda, _lda_base, _lda_null
+from rdm_widgets.eeg import _lda, _lda_avgref_nb, _lda_base, _lda_layout, _lda_null, _lda_null_nb
 from rdm_widgets.eeg._lda import lda_decisions, lda_loo_decisions
 
 
@@ -42,10 +42,10 @@ def all_pairs(n):
     return [(i, j) for i in range(n) for j in range(i + 1, n)]
 
 
-def _counting(monkeypatch, name, count):
-    """Wrap ``_lda.<name>`` so that ``count(args, result)`` is added up (thread-safe: blocks of
+def _counting(monkeypatch, name, count, module=_lda, counter=None):
+    """Wrap ``module.<name>`` so that ``count(args, result)`` is added up (thread-safe: blocks of
     the kernel may run in threads)."""
-    counter, lock, orig = {"n": 0}, threading.Lock(), getattr(_lda, name)
+    counter, lock, orig = counter or {"n": 0}, threading.Lock(), getattr(module, name)
 
     def wrapped(*args, **kw):
         result = orig(*args, **kw)
@@ -53,7 +53,7 @@ def _counting(monkeypatch, name, count):
             counter["n"] += count(args, result)
         return result
 
-    monkeypatch.setattr(_lda, name, wrapped)
+    monkeypatch.setattr(module, name, wrapped)
     return counter
 
 
@@ -65,14 +65,32 @@ def count_exact(monkeypatch):
 
 @pytest.fixture
 def count_avgref(monkeypatch):
-    """Count folds certified by the average-reference fast path."""
-    return _counting(monkeypatch, "_avgref_channel_space", lambda _, res: int(res[1].sum()))
+    """Count folds certified by the average-reference fast path (compiled or torch)."""
+    counter = _counting(monkeypatch, "_avgref_channel_space", lambda _, res: int(res[1].sum()))
+    return _counting(monkeypatch, "avgref_decisions", lambda _, res: int(res[1].sum()), _lda_avgref_nb, counter)
 
 
 @pytest.fixture
 def count_null(monkeypatch):
-    """Count folds certified by the null-space fast path."""
-    return _counting(monkeypatch, "_null_space", lambda _, res: int(res[1].sum()))
+    """Count folds certified by the null-space fast path (compiled or torch)."""
+    counter = _counting(monkeypatch, "_null_space", lambda _, res: int(res[1].sum()))
+    return _counting(monkeypatch, "null_space_rows", lambda _, res: int(res[1].sum()), _lda_null_nb, counter)
+
+
+@pytest.fixture(params=["numba", "torch"])
+def kernel(request, monkeypatch):
+    """Run a test with the compiled null-space and average-reference kernels and with the torch
+    ones (``RDMW_NUMBA=0``)."""
+    if request.param == "numba" and _lda_null_nb.numba is None:
+        pytest.skip("numba is not installed")
+    monkeypatch.setenv(_lda_base.ENV_COMPILED, "1" if request.param == "numba" else "0")
+    torch_calls = _counting(monkeypatch, "_null_space", lambda _, res: 1)
+    _counting(monkeypatch, "_avgref_channel_space", lambda _, res: 1, _lda, torch_calls)
+    nb_calls = _counting(monkeypatch, "null_space_rows", lambda _, res: 1, _lda_null_nb)
+    _counting(monkeypatch, "avgref_decisions", lambda _, res: 1, _lda_avgref_nb, nb_calls)
+    yield request.param
+    # only the kernels asked for ran
+    assert (torch_calls if request.param == "numba" else nb_calls)["n"] == 0
 
 
 def avg_referenced(shape, seed):
@@ -102,7 +120,7 @@ def test_full_rank(count_exact):
     assert count_exact["n"] == 0  # the channel-space fast path certifies random data
 
 
-def test_rank_deficient(count_exact):
+def test_rank_deficient(count_exact, kernel):
     # 58 training trials < 64 channels: the std scaling changes the pseudo-inverse
     data = np.random.default_rng(1).normal(size=(3, 30, 64, 2))
     check_against_sklearn(data, times=[1])
@@ -111,7 +129,7 @@ def test_rank_deficient(count_exact):
 
 @pytest.mark.parametrize("shape", [(3, 30, 8, 2), (4, 40, 16, 2), (3, 45, 64, 1), (3, 20, 64, 1),
                                    (2, 33, 64, 1), (2, 10, 17, 2)])
-def test_average_reference(shape, count_exact, count_avgref):
+def test_average_reference(shape, count_exact, count_avgref, kernel):
     data = avg_referenced(shape, 2)
     check_against_sklearn(data)
     n_cond, k, c, n_t = shape
@@ -126,7 +144,7 @@ def test_average_reference(shape, count_exact, count_avgref):
         assert count_exact["n"] == 0 and count_avgref["n"] == 0
 
 
-def test_average_reference_mixed_block(count_exact, count_avgref):
+def test_average_reference_mixed_block(count_exact, count_avgref, kernel):
     # time 0 average-referenced, time 1 not: one block, split between the two channel paths
     data = avg_referenced((3, 20, 8, 2), 9)
     data[..., 1] += np.random.default_rng(10).normal(size=data.shape[:3])
@@ -134,7 +152,7 @@ def test_average_reference_mixed_block(count_exact, count_avgref):
     assert count_avgref["n"] == 3 * 20 and count_exact["n"] == 0
 
 
-def test_nearly_average_referenced_is_not_trusted(count_exact, count_avgref):
+def test_nearly_average_referenced_is_not_trusted(count_exact, count_avgref, kernel):
     # channel sums 10x above the structural threshold but far below sklearn's tol: the
     # null direction is still truncated by sklearn, handled by the exact path
     data = avg_referenced((2, 20, 8, 1), 11)
@@ -144,7 +162,7 @@ def test_nearly_average_referenced_is_not_trusted(count_exact, count_avgref):
     assert count_avgref["n"] == 0 and count_exact["n"] == 20
 
 
-def test_real_eeg_average_reference(count_exact, count_avgref):
+def test_real_eeg_average_reference(count_exact, count_avgref, kernel):
     """Bundled avg-referenced EEG, 4 'target' conditions (k = 44 > C / 2): the tutorial case."""
     from rdm_widgets.demo import demo_path
     with np.load(demo_path("eeg"), allow_pickle=False) as z:
@@ -180,7 +198,7 @@ def test_near_collinear_channels_follow_sklearn_truncation(count_exact):
     np.testing.assert_allclose(ours, ref, rtol=1e-5, atol=1e-5 * np.abs(ref).max())
 
 
-def test_real_eeg():
+def test_real_eeg(kernel):
     from rdm_widgets.demo import demo_path
     with np.load(demo_path("eeg"), allow_pickle=False) as z:
         eeg, labels = z["eeg"].astype(np.float64), z["labels"].astype(str)
@@ -194,7 +212,7 @@ def test_real_eeg():
     assert full.shape == (28, 1, k, 2) and torch.isfinite(full).all()
 
 
-def test_planted_signal_accuracy():
+def test_planted_signal_accuracy(kernel):
     rng = np.random.default_rng(5)
     n_cond, k, c, n_t = 3, 20, 16, 4
     data = rng.normal(size=(n_cond, k, c, n_t))
@@ -211,7 +229,7 @@ def test_planted_signal_accuracy():
 
 @pytest.mark.parametrize("shape", [(3, 30, 64, 2), (3, 20, 64, 1), (2, 33, 64, 1), (3, 3, 5, 1),
                                    (2, 12, 30, 2)])
-def test_null_space_path(shape, count_exact, count_null):
+def test_null_space_path(shape, count_exact, count_null, kernel):
     """Fewer trials than channels, small null space (incl. none: 2k-2 == C): null-space path only."""
     rng = np.random.default_rng(13)
     data = rng.normal(size=shape) * rng.uniform(0.5, 3.0, size=(1, 1, shape[2], 1))
@@ -235,7 +253,7 @@ def test_null_space_agrees_with_sample_path():
     torch.testing.assert_close(dec_n, dec_s, rtol=1e-9, atol=1e-9 * float(dec_s.abs().max()))
 
 
-def test_null_space_fallbacks(count_exact, count_null):
+def test_null_space_fallbacks(count_exact, count_null, kernel):
     """Folds the null-space path cannot certify are recomputed exactly, and still match sklearn."""
     rng = np.random.default_rng(16)
     data = rng.normal(size=(3, 20, 48, 3))
@@ -248,15 +266,16 @@ def test_null_space_fallbacks(count_exact, count_null):
     assert count_exact["n"] == 2 + 3 * 20 + 2 * 20 and count_null["n"] == folds - count_exact["n"]
 
 
-def test_null_space_certificate_fallback_test(monkeypatch, count_exact):
+def test_null_space_certificate_fallback_test(monkeypatch, count_exact, kernel):
     """Where the inverse-norm bound is not sharp enough, the shifted Cholesky test decides."""
     monkeypatch.setattr(_lda_null, "_inverse_lower_bound_ok",
                         lambda gi, tr, tau: torch.zeros(gi.shape[0], dtype=torch.bool))
+    monkeypatch.setattr(_lda_null_nb, "_INVERSE_BOUND", False)
     check_against_sklearn(np.random.default_rng(17).normal(size=(3, 20, 48, 2)))
     assert count_exact["n"] == 0
 
 
-def test_null_space_degenerate_probe(monkeypatch, count_exact):
+def test_null_space_degenerate_probe(monkeypatch, count_exact, kernel):
     """Dependent null-space probe directions are detected: those pair-times go to the exact path."""
     orig = _lda_null._null_probe
 
@@ -271,7 +290,7 @@ def test_null_space_degenerate_probe(monkeypatch, count_exact):
 
 
 def test_progress_and_blocks(monkeypatch):
-    monkeypatch.setattr(_lda, "_BLOCK_BYTES", 1)  # one pair-time per block
+    monkeypatch.setattr(_lda_layout, "_BLOCK_BYTES", 1)  # one pair-time per block
     data = torch.from_numpy(np.random.default_rng(6).normal(size=(3, 5, 4, 2)))
     calls = []
     out = lda_loo_decisions(data, progress=lambda done, total: calls.append((done, total)))
@@ -332,12 +351,12 @@ def test_errors():
 
 
 @pytest.mark.parametrize("shape", [(6, 30, 64, 12), (5, 40, 16, 6)])    # null-space / channel paths
-def test_threaded_blocks_give_identical_results(shape, monkeypatch):
+def test_threaded_blocks_give_identical_results(shape, monkeypatch, kernel):
     """Blocks (and per-fold LDA folds) run in torch.get_num_threads() threads: same numbers as one."""
     from rdm_widgets import eeg_rdm
 
-    monkeypatch.setattr(_lda, "_NULL_BLOCK", 32)                         # several blocks
-    monkeypatch.setattr(_lda, "_BLOCK_BYTES", 2 ** 16)
+    monkeypatch.setattr(_lda_layout, "_NULL_BLOCK", 32)                         # several blocks
+    monkeypatch.setattr(_lda_layout, "_BLOCK_BYTES", 2 ** 16)
     data = torch.from_numpy(np.random.default_rng(3).normal(size=shape))
     one = lda_loo_decisions(data)
     x = np.random.default_rng(4).normal(size=(6 * 12, 10, 5))
@@ -346,13 +365,13 @@ def test_threaded_blocks_give_identical_results(shape, monkeypatch):
     one_f = eeg_rdm(x, y, **opts).data
     torch.set_num_threads(3)
     seen = set()
-    real = _lda_base._block_worker
+    real = _lda_base._Blocks.run
 
-    def spy(fn, start):
+    def spy(self, i):
         seen.add(threading.get_ident())
-        return real(fn, start)
+        return real(self, i)
 
-    monkeypatch.setattr(_lda_base, "_block_worker", spy)
+    monkeypatch.setattr(_lda_base._Blocks, "run", spy)
     three = lda_loo_decisions(data)
     three_f = eeg_rdm(x, y, **opts).data
     assert len(seen) > 1                                                  # really ran in threads

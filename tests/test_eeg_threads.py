@@ -31,7 +31,8 @@ def test_results_in_order_from_a_kept_pool(two_threads):
     first = set(seen)
     seen.clear()
     assert list(run_threaded(fn, range(5), "cpu")) == [0, 1, 4, 9, 16]
-    assert threading.get_ident() not in first and len(first) == 2
+    # the caller's thread takes blocks too, with one kept pool thread
+    assert threading.get_ident() in first and len(first) == 2
     assert set(seen) <= first                             # the same two threads, not new ones
     # each block runs with one intra-op thread; the caller keeps its setting
     assert list(run_threaded(lambda i: torch.get_num_threads(), range(3), "cpu")) == [1, 1, 1]
@@ -97,7 +98,7 @@ def test_forked_child_gets_its_own_pool(two_threads):
     assert os.waitstatus_to_exitcode(status) == 0
 
 
-def test_workers_cap_runs_in_one_worker_thread(two_threads):
+def test_workers_cap_runs_in_one_thread(two_threads):
     seen = []
 
     def fn(i):
@@ -106,8 +107,29 @@ def test_workers_cap_runs_in_one_worker_thread(two_threads):
         return i + 1
 
     assert list(run_threaded(fn, range(4), "cpu", workers=1)) == [1, 2, 3, 4]
-    assert len({t for t, _ in seen}) == 1 and seen[0][0] != threading.get_ident()
-    assert {n for _, n in seen} == {1}                    # no OpenMP team in the worker either
+    assert {t for t, _ in seen} == {threading.get_ident()}   # the caller's, no pool thread
+    assert {n for _, n in seen} == {1}                    # no OpenMP team there either
+    assert torch.get_num_threads() == 2                   # and the caller's setting is back
+
+
+def test_errors_reach_the_caller_in_block_order(two_threads):
+    """A failing block raises in the caller at its turn (whichever thread ran it); the blocks
+    before it are yielded, none is still running afterwards."""
+    running = []
+
+    def fn(i):
+        running.append(i)
+        time.sleep(0.003)
+        running.remove(i)
+        if i in (2, 3):
+            raise ValueError(f"block {i}")
+        return i
+
+    gen = run_threaded(fn, range(8), "cpu")
+    assert [next(gen), next(gen)] == [0, 1]
+    with pytest.raises(ValueError, match="block 2"):
+        next(gen)
+    assert running == []
 
 
 def test_cv_euclidean_folds_in_one_worker_crossnobis_in_two(two_threads, monkeypatch):
@@ -121,7 +143,8 @@ def test_cv_euclidean_folds_in_one_worker_crossnobis_in_two(two_threads, monkeyp
     pools = []
     real_pool = _lda_base._pool
     monkeypatch.setattr(_lda_base, "_pool", lambda n: pools.append(n) or real_pool(n))
-    for method, expected in (("cv_euclidean", {1}), ("crossnobis", {2})):
+    # pool threads besides the caller's: none for cv_euclidean, one for crossnobis
+    for method, expected in (("cv_euclidean", set()), ("crossnobis", {1})):
         pools.clear()
         two = eeg_rdm(x, labels, method=method, pseudo_trials=3, random_state=0)
         assert set(pools) == expected, method

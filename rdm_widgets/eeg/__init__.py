@@ -28,7 +28,7 @@ from ._api import eeg_rdm
 from ._design import UnbalancedTrialsWarning
 from ._generalization import GeneralizationRDM
 from ._epochs import Epochs, epochs_input, find_epoch_arrays, is_epochs_file, mne_available, read_epochs
-from ._lda import lda_regime
+from ._lda_layout import lda_regime
 from ._methods import METHODS, SCORES, Method
 from ._options import EEGOptions, check_eeg_options
 from ._plan import EEGPlan, plan_eeg_rdm, plan_eeg_sizes

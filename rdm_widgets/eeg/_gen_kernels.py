@@ -30,7 +30,7 @@ from __future__ import annotations
 import torch
 
 from ._crossval import fold_means, run_in_order
-from ._lda import NULL_CHUNK, _use_null_space
+from ._lda_layout import NULL_CHUNK, _use_null_space
 from ._lda_base import run_threaded
 from ._lda_null import _null_space
 from ._lda_weights import lda_weights

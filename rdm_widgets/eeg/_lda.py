@@ -74,35 +74,14 @@ import torch
 
 from .._covariance import check_shrinkage
 from .._validate import check_finite, check_option
-from ._lda_base import _BLOCK_BYTES, average_referenced, run_threaded
+from ._lda_base import average_referenced, compiled_kernels, run_threaded
+from ._lda_layout import _use_null_space, chunk_pair_times, lda_regime, loo_block_layout
 from ._lda_channel import _avgref_channel_space, _channel_space
 from ._lda_null import _null_space
 from ._lda_sample import _exact_folds, _sample_space
 from ._linalg import lsqr_decisions, svd_decisions
 
-__all__ = ["NULL_CHUNK", "CHANNEL_CHUNK", "chunk_pair_times", "lda_loo_decisions", "lda_decisions", "lda_regime",
-           "block_pair_times", "bytes_per_pair_time", "loo_block_layout"]
-
-
-# Pair-times per call of the null-space path: ~1-4 MB per (N, k, 3, C) intermediate stays in
-# cache (on the 2-core benchmark machine 24-48 were equally fast, 12 and 64+ 15-50% slower).
-NULL_CHUNK = 32
-# Pair-times per call of the other paths on a CPU. One thread, per pair-time: S001 average
-# reference (k=44, C=64) 184-187 us at 32-64, 254 us at 256 (blocks of ~300 before); full rank
-# (k=40, C=32) 51-55 us from 32 to 256; below 16 the per-call overhead dominates.
-CHANNEL_CHUNK = 48
-# Null-space jobs of fewer pair-times than this many chunks are cut into this many (whatever the
-# threads), if each piece keeps at least _SPLIT_MIN pair-times. Measured on 2 idle cores, 2 threads
-# vs 1: S001 8 conditions at 1 time point (two calls of 14) 1.46x; the channel paths' cheaper
-# pair-times gained nothing cut in two (average reference, 2 x 3 and 2 x 12 pair-times: 0.81x,
-# 0.93x: their small calls hold the GIL), so those run small jobs as one call.
-_SPLIT_BELOW = 2
-_SPLIT_MIN = 8
-# Largest block of the null-space path (pair-times; a multiple of NULL_CHUNK).
-_NULL_BLOCK = 256
-# On a GPU the kernels are launch-bound at CPU block sizes (~300 small launches per call): one
-# call per block of this many bytes of intermediates, the null-space path in one chunk per block.
-_CUDA_BLOCK_BYTES = 2 * 2**30
+__all__ = ["lda_loo_decisions", "lda_decisions", "warm_up"]
 
 
 def _chunk_decisions(x, k, tol):
@@ -113,20 +92,20 @@ def _chunk_decisions(x, k, tol):
     xa, xb = x[:, :k], x[:, k:]
     regime = lda_regime(k, c)
     if _use_null_space(k, c):
-        dec, ok = _null_space(x, k, tol)
+        dec, ok = _null_decisions(x, k, tol)
     elif regime == "rank_deficient":
         dec, ok = _sample_space(xa, xb, tol)
     else:
         # average reference: rank C-1, one structural null direction (also covers 2k-3 == C)
         avg = average_referenced(x)
         if bool(avg.all()):
-            dec, ok = _avgref_channel_space(xa, xb, tol)
+            dec, ok = _avgref_decisions(xa, xb, tol)
         elif regime == "full_rank" and not bool(avg.any()):
             dec, ok = _channel_space(xa, xb, tol)
         else:   # mixed chunk, or 2k-3 == C without average reference (exact path)
             dec = torch.empty(xa.shape[0], k, 2, dtype=xa.dtype, device=xa.device)
             ok = torch.zeros(xa.shape[0], k, dtype=torch.bool, device=xa.device)
-            for sel, path in ((avg, _avgref_channel_space), (~avg, _channel_space if regime == "full_rank" else None)):
+            for sel, path in ((avg, _avgref_decisions), (~avg, _channel_space if regime == "full_rank" else None)):
                 idx = sel.nonzero()[:, 0]
                 if path is not None and len(idx):
                     dec[idx], ok[idx] = path(xa[idx], xb[idx], tol)
@@ -136,112 +115,67 @@ def _chunk_decisions(x, k, tol):
     return dec
 
 
-def chunk_pair_times(k: int, c: int, device="cpu") -> int:
-    """Pair-times per kernel call on a CPU (:data:`NULL_CHUNK` for the null-space path, else
-    :data:`CHANNEL_CHUNK`); 0 on a GPU, where a block is one call."""
-    if torch.device(device).type != "cpu":
-        return 0
-    return NULL_CHUNK if _use_null_space(k, c) else CHANNEL_CHUNK
+def _compiled(x) -> bool:
+    """Whether the compiled paths (:mod:`._lda_null_nb`, :mod:`._lda_avgref_nb`: no interpreter
+    lock) run for ``x``: float64 on a CPU where numba imports, unless ``RDMW_NUMBA=0``."""
+    if x.device.type != "cpu" or x.dtype != torch.float64 or not compiled_kernels():
+        return False
+    from . import _nb_linalg                  # imports numba: only when a path first runs
+    return _nb_linalg.numba is not None
+
+
+def _null_decisions(x, k, tol):
+    """The null-space path for one chunk x (N, 2k, C): compiled where it can, else torch (a GPU,
+    ``RDMW_NUMBA=0``)."""
+    if _compiled(x):
+        from . import _lda_null_nb
+        return _lda_null_nb.null_space_decisions(x, k, tol)
+    return _null_space(x, k, tol)
+
+
+def _avgref_decisions(xa, xb, tol):
+    """The average-reference path for one chunk (xa, xb (N, k, C)): compiled where it can."""
+    if _compiled(xa):
+        from . import _lda_avgref_nb
+        return _lda_avgref_nb.avgref_decisions(xa, xb, tol)
+    return _avgref_channel_space(xa, xb, tol)
+
+
+def warm_up() -> bool:
+    """Compile the numba kernels (or load them from numba's cache) now, on a tiny problem of each
+    path, rather than in a user's first ``eeg_rdm`` call (~10 s the first time in a fresh
+    installation, ~0.5 s later). Returns whether compiled kernels are in use (False: numba is
+    missing or ``RDMW_NUMBA=0``, the torch versions run)."""
+    x = torch.from_numpy(np.random.default_rng(0).standard_normal((1, 8, 8)))
+    if not _compiled(x):
+        return False
+    _null_decisions(x, 4, 1e-4)                                       # 2k-2 <= C: null space
+    xr = torch.from_numpy(np.random.default_rng(1).standard_normal((1, 16, 6)))
+    xr = xr - xr.mean(-1, keepdim=True)                               # average-referenced
+    _avgref_decisions(xr[:, :8], xr[:, 8:], 1e-4)
+    return True
+
+
+def _compiled_null_block(slices, rows, k, tol, chunk):
+    """Decisions (N, k, 2) of the compiled null-space path for one block: pair-time i has the
+    trials ``slices[rows[i, 0]]`` (class a) and ``slices[rows[i, 1]]`` (class b), each (k, C),
+    which the kernel reads itself (no gathered copy of the block). Uncertified folds are
+    recomputed exactly chunk by chunk, as :func:`_chunk_decisions` does."""
+    from . import _lda_null_nb
+    dec, ok = _lda_null_nb.null_space_rows(slices, rows, k, tol)
+    bad = (~ok).nonzero()
+    for s in range(0, len(rows), chunk) if len(bad) else ():
+        sel = bad[(bad[:, 0] >= s) & (bad[:, 0] < s + chunk)]
+        if len(sel):
+            x = slices[rows[s:s + chunk].reshape(-1)].view(-1, 2 * k, slices.shape[2])
+            dec[sel[:, 0], sel[:, 1]] = _exact_folds(x[:, :k], x[:, k:], sel[:, 0] - s, sel[:, 1], tol)
+    return dec
 
 
 def _block_decisions(x, k, tol, chunk=None):
     """Decisions (N, k, 2) for one block of pair-times x (N, 2k, C), chunk by chunk."""
     chunk = chunk or chunk_pair_times(k, x.shape[2], x.device) or max(1, x.shape[0])
     return torch.cat([_chunk_decisions(x[s:s + chunk], k, tol) for s in range(0, x.shape[0], chunk)])
-
-
-def lda_regime(n_units: int, n_channels: int, average_reference: bool = False) -> str:
-    """Which path of the exact leave-one-out LDA kernel runs (:func:`_block_decisions`).
-
-    Parameters
-    ----------
-    n_units : int
-        Trials (or pseudo-trials) per condition, ``k``.
-    n_channels : int
-        ``C``.
-    average_reference : bool
-        The data are average-referenced (every trial sums to ~0 over channels).
-
-    Returns
-    -------
-    str
-        ``'rank_deficient'``: ``2k-2 <= C`` (fewer training trials than channels; one Cholesky
-        per fold, the slow regime); ``'average_reference'``: average-referenced data with
-        ``2k-2 > C``; ``'full_rank'``: ``2k-4 >= C`` (one factorisation per pair and time);
-        ``'exact_svd'``: the remaining case ``2k-3 == C`` (batched SVD for every fold).
-    """
-    if 2 * n_units - 2 <= n_channels:
-        return "rank_deficient"
-    if average_reference:
-        return "average_reference"
-    return "full_rank" if 2 * n_units - 4 >= n_channels else "exact_svd"
-
-
-def _use_null_space(k: int, c: int) -> bool:
-    """Rank-deficient regime: the null-space path unless the pair's null space is large."""
-    return lda_regime(k, c) == "rank_deficient" and c - (2 * k - 2) <= 2 * k - 4
-
-
-def bytes_per_pair_time(k: int, c: int, device="cpu") -> int:
-    """Rough peak memory of one pair-time in _block_decisions (sizes the blocks)."""
-    common = 8 * k * c * 12
-    if _use_null_space(k, c):
-        if torch.device(device).type != "cpu":  # one chunk per block
-            m0, q = 2 * k - 2, c - 2 * k + 4    # (N, k, C) work and (N, 2k, C) scratch, Grams, (N, k, q, q)
-            return 8 * (24 * k * c + 4 * m0 * m0 + (q - 2) ** 2 * c + 2 * k * q * q)
-        # the work runs in NULL_CHUNK pieces; blocks of <= 16 chunks keep the gathered trials in cache
-        return max(common, _BLOCK_BYTES // (16 * NULL_CHUNK))
-    if lda_regime(k, c) == "rank_deficient":  # per-fold contrasts (k, m, C) twice, Grams and factors (k, m, m) x 3
-        m = 2 * k - 4
-        return common + 8 * k * m * (2 * c + 3 * m + 8)
-    # channel paths; the average-reference one solves 4k+3 vectors and keeps 7x7 fold Grams
-    return common + 8 * (4 * c * c + (4 * k + 3) * c * 3 + k * 600)
-
-
-def block_pair_times(k: int, c: int, device="cpu") -> int:
-    """Pair-times per block of :func:`lda_loo_decisions` (blocks may run in parallel threads)."""
-    if torch.device(device).type != "cpu":
-        return max(1, int(_CUDA_BLOCK_BYTES // bytes_per_pair_time(k, c, device)))
-    step = max(1, int(_BLOCK_BYTES // bytes_per_pair_time(k, c)))
-    chunk = chunk_pair_times(k, c)
-    if _use_null_space(k, c):
-        step = max(chunk, min(step, _NULL_BLOCK))
-    # blocks of whole chunks: chunk boundaries (and so every rounding) do not depend on the
-    # block size; several blocks let the threads share the work. (A memory budget below one
-    # chunk gives blocks of that size, each one chunk.)
-    return step // chunk * chunk if step >= chunk else step
-
-
-def loo_block_layout(total: int, k: int, c: int, device="cpu", threads=None) -> tuple:
-    """How :func:`lda_loo_decisions` cuts ``total`` pair-times into blocks (one per thread call)
-    and chunks (one call of the solver inside a block); the cost estimate reads it from here.
-
-    Parameters
-    ----------
-    total : int
-        Pair-times of one call (pairs x time points).
-    k, c : int
-        Trials per condition and channels.
-    device : str or torch.device
-    threads : int or None
-        Torch threads of the call (default ``torch.get_num_threads()``).
-
-    Returns
-    -------
-    (step, chunk) : tuple of int
-        Pair-times per block and per chunk (0: a block is one call, as on a GPU).
-    """
-    step = block_pair_times(k, c, device)
-    chunk = chunk_pair_times(k, c, device)
-    if (chunk and total < _SPLIT_BELOW * chunk and step >= chunk and _use_null_space(k, c)
-            and total >= _SPLIT_BELOW * _SPLIT_MIN):
-        # a small job (a dashboard's single time point: 28 pair-times for 8 conditions) in
-        # _SPLIT_BELOW chunks, so that the threads share it; fixed by the data, not the threads
-        chunk = step = -(-total // _SPLIT_BELOW)
-    threads = torch.get_num_threads() if threads is None else threads
-    if chunk and threads > 1:   # at least one block per thread (same chunks, same bits)
-        step = min(step, max(chunk, -(-total // (threads * chunk)) * chunk))
-    return step, chunk
 
 
 def _as_tensor(name, x):
@@ -312,16 +246,22 @@ def lda_loo_decisions(data, pairs=None, *, tol=1e-4, progress=None) -> torch.Ten
     n_pairs = len(pairs)
     total = n_pairs * n_times
     out = torch.empty(n_pairs, n_times, k, 2, dtype=data.dtype, device=data.device)
-    step, chunk = loo_block_layout(total, k, n_chan, data.device)
+    # the average-reference path's chunks where every trial is average-referenced at every time
+    avg = lda_regime(k, n_chan) != "rank_deficient" and bool(average_referenced(data.permute(0, 3, 1, 2)).all())
+    step, chunk = loo_block_layout(total, k, n_chan, data.device, average_reference=avg)
     by_time = data.permute(3, 0, 1, 2)                                  # (T, n_cond, k, C) view
+
+    compiled = _use_null_space(k, n_chan) and _compiled(data)
 
     def block(start):
         idx = torch.arange(start, min(start + step, total), device=data.device)
         t, p = idx // n_pairs, idx % n_pairs
         t_lo, t_hi = int(t[0]), int(t[-1]) + 1
-        rows = ((t - t_lo)[:, None] * n_cond + pairs[p]).reshape(-1)    # rows of the slices
+        rows = (t - t_lo)[:, None] * n_cond + pairs[p]                  # rows of the slices (N, 2)
         xt = by_time[t_lo:t_hi].reshape((t_hi - t_lo) * n_cond, k * n_chan)
-        x = xt.index_select(0, rows).view(len(idx), 2 * k, n_chan)     # [cond i; cond j]
+        if compiled:       # the kernel reads each pair-time's trials from the slices itself
+            return p, t, _compiled_null_block(xt.view(-1, k, n_chan), rows, k, tol, chunk)
+        x = xt.index_select(0, rows.reshape(-1)).view(len(idx), 2 * k, n_chan)     # [cond i; cond j]
         return p, t, _block_decisions(x, k, tol, chunk)
 
     # time-major blocks: each reads a few contiguous (n_cond, k, C) time slices

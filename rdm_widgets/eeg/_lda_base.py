@@ -23,7 +23,23 @@ _AVGREF_COS = 1e-6
 # Bytes of intermediates per CPU block of the kernels (and per batch of the exact fallback).
 _BLOCK_BYTES = 256 * 2**20
 
-__all__ = ["average_referenced", "run_threaded"]
+__all__ = ["average_referenced", "run_threaded", "compiled_kernels", "ENV_COMPILED"]
+
+#: ``RDMW_NUMBA=0`` in the environment runs the torch versions of the compiled kernels (read at
+#: each call; :mod:`._lda_null_nb`)
+ENV_COMPILED = "RDMW_NUMBA"
+
+
+@functools.lru_cache(maxsize=1)
+def _numba_installed() -> bool:
+    import importlib.util           # (find_spec: without importing numba, ~0.3 s)
+    return importlib.util.find_spec("numba") is not None
+
+
+def compiled_kernels() -> bool:
+    """Whether the CPU kernels compiled with numba run (numba installed and ``$RDMW_NUMBA`` is
+    not ``0``); otherwise their torch versions do."""
+    return _numba_installed() and os.environ.get(ENV_COMPILED, "1").strip() != "0"
 
 
 def _helmert(n: int, dtype, device) -> torch.Tensor:
@@ -98,13 +114,6 @@ def average_referenced(x: torch.Tensor) -> torch.Tensor:
     return (x.sum(-1).abs() <= bound).all(-1)
 
 
-def _block_worker(fn, start):
-    # one intra-op thread per block thread: the kernels are many small operations, and
-    # two threads each spawning an OpenMP team would only fight over the cores
-    torch.set_num_threads(1)
-    return fn(start)
-
-
 # One pool of block threads per thread count, kept for the process: a fresh pool per call cost
 # ~0.9 ms (threads started, their first torch calls) against ~0.2 ms for a kept one, which is
 # what made 2 threads slower than 1 on a dashboard's single time point (a few ms of work).
@@ -114,7 +123,7 @@ _WORKER = threading.local()
 
 
 def _start_worker():
-    _WORKER.active = True          # (_block_worker sets the one intra-op thread per block)
+    _WORKER.active = True          # (_Blocks.work sets the one intra-op thread per block)
 
 
 def _pool(threads: int) -> ThreadPoolExecutor:
@@ -137,19 +146,76 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_forget_pools)
 
 
+class _Blocks:
+    """The blocks of one :func:`run_threaded` call, claimed in order by whichever thread is free
+    (the caller's and the pool's), results kept by index."""
+
+    def __init__(self, fn, starts):
+        self.fn, self.starts = fn, starts
+        self.results = [None] * len(starts)
+        self.errors = [None] * len(starts)
+        self.done = [threading.Event() for _ in starts]
+        self._next = 0
+        self._lock = threading.Lock()
+
+    def claim(self):
+        """The next block nobody runs yet, or None (all claimed, or stopped)."""
+        with self._lock:
+            if self._next >= len(self.starts):
+                return None
+            self._next += 1
+            return self._next - 1
+
+    def stop(self):
+        with self._lock:
+            self._next = len(self.starts)
+
+    def run(self, i):
+        try:
+            self.results[i] = self.fn(self.starts[i])
+        except BaseException as err:     # re-raised in the caller's thread, in block order
+            self.errors[i] = err
+        finally:
+            self.done[i].set()
+
+    def work(self):
+        """A pool thread: blocks until none is left, with one intra-op thread (the kernels are
+        many small operations: two threads each spawning an OpenMP team would only fight over
+        the cores)."""
+        torch.set_num_threads(1)
+        while (i := self.claim()) is not None:
+            self.run(i)
+
+    def run_here(self, i):
+        """Run block i in the caller's thread as a worker would: one intra-op thread and nested
+        calls inline, the caller's settings restored after."""
+        threads, active = torch.get_num_threads(), getattr(_WORKER, "active", False)
+        torch.set_num_threads(1)
+        _WORKER.active = True
+        try:
+            self.run(i)
+        finally:
+            _WORKER.active = active
+            torch.set_num_threads(threads)
+
+
 def run_threaded(fn, starts, device, workers=None):
     """Yield ``fn(start)`` for every start, in order. On a CPU with several torch threads the
-    calls run in that many Python threads with one intra-op thread each (the kernels' many small
-    torch/LAPACK calls release the GIL: ~1.5x on 2 cores). Each call computes exactly what it
-    computes alone, and callers combine the results in order, so results do not depend on the
-    thread count. ``workers`` caps the threads (1: the calls run one after the other in one
-    worker, still with one intra-op thread, for work that was measured not to gain from more).
+    calls run in that many threads -- the caller's and a kept pool's -- with one intra-op thread
+    each (the kernels' many small torch/LAPACK calls release the GIL, the compiled ones never
+    hold it). Each call computes exactly what it computes alone, and callers combine the results
+    in order, so results do not depend on the thread count. ``workers`` caps the threads (1: the
+    calls run one after the other in the caller's thread, with one intra-op thread, for work that
+    was measured not to gain from more).
 
-    The threads are a pool kept for the process (one per thread count). A call made from one of
-    them (a kernel inside a block) runs its work in that thread: a block waiting for blocks
-    queued behind it in the same pool would never finish. When the caller stops early (an
-    exception, e.g. :class:`rdm_widgets.Cancelled` from a progress callback) the blocks not
-    started are cancelled and the running ones finish before this generator returns.
+    The caller's thread takes blocks too (it would otherwise only wait): a small job (a
+    dashboard's single time point, two blocks of a few milliseconds) then starts at once in a
+    running thread, where waking a second pool thread cost 0.1-1.5 ms here. Blocks are claimed
+    in order by whichever thread is free. A call made from inside a block (a kernel inside a
+    block) runs its work in that thread: a block waiting for blocks queued behind it would never
+    finish. When the caller stops early (an exception, e.g. :class:`rdm_widgets.Cancelled` from
+    a progress callback) the blocks not started are dropped and the running ones finish before
+    this generator returns.
     """
     starts = list(starts)
     threads = torch.get_num_threads() if torch.device(device).type == "cpu" else 1
@@ -157,14 +223,23 @@ def run_threaded(fn, starts, device, workers=None):
         for s in starts:
             yield fn(s)
         return
-    # a single call too runs in a worker with one intra-op thread: an OpenMP team of 2 on these
-    # small operations ran a one-block job (1 time point) 2-4x slower than one thread here
-    pool = _pool(threads if workers is None else max(1, min(threads, workers)))
-    futures = [pool.submit(_block_worker, fn, s) for s in starts]
+    # even a single call runs with one intra-op thread: an OpenMP team of 2 on these small
+    # operations ran a one-block job (1 time point) 2-4x slower than one thread here
+    n = threads if workers is None else max(1, min(threads, workers))
+    blocks = _Blocks(fn, starts)
+    helpers = [_pool(n - 1).submit(blocks.work) for _ in range(min(n, len(starts)) - 1)]
     try:
-        for f in futures:
-            yield f.result()
+        for i in range(len(starts)):
+            while not blocks.done[i].is_set():
+                j = blocks.claim()
+                if j is None:
+                    blocks.done[i].wait()
+                    break
+                blocks.run_here(j)
+            if blocks.errors[i] is not None:
+                raise blocks.errors[i]
+            result, blocks.results[i] = blocks.results[i], None
+            yield result
     finally:
-        for f in futures:
-            f.cancel()
-        wait(futures)
+        blocks.stop()
+        wait(helpers)

@@ -20,7 +20,7 @@ import torch
 from .._validate import check_positive_int
 from ._design import Design, epochs_shape, make_design, subsample_rng
 from ._epochs import epochs_input
-from ._lda import block_pair_times, bytes_per_pair_time, lda_regime
+from ._lda_layout import block_pair_times, bytes_per_pair_time, lda_regime
 from ._lda_base import average_referenced
 from ._options import EEGOptions, check_eeg_options
 

@@ -22,7 +22,7 @@ import torch
 from .._cost import CostEstimate, calibrate, contention
 from ..eeg import EEGPlan, plan_eeg_rdm, plan_eeg_sizes
 from ..eeg._gen_kernels import GEN_BLOCK_ELEMS
-from ..eeg._lda import NULL_CHUNK
+from ..eeg._lda_layout import NULL_CHUNK
 from ..eeg._loop import time_blocks
 from ..eeg._methods import PER_FOLD_BLOCK_ELEMS
 from ._eeg_units import (calibrated_generalization, calibrated_units, generalization_speedup, lda_layout,

@@ -40,7 +40,7 @@ from ..eeg import EEGPlan, eeg_rdm
 from ..eeg._gen_kernels import GEN_BLOCK_ELEMS
 from ..eeg._loop import time_blocks
 
-from ..eeg._lda import loo_block_layout
+from ..eeg._lda_layout import loo_block_layout
 
 __all__ = ["calibrated_units", "calibrated_generalization", "thread_speedup", "generalization_speedup",
            "ideal_speedup", "lda_layout", "PARALLEL_SHARE", "HANDOFF_SECONDS"]
@@ -229,7 +229,7 @@ def lda_layout(plan: EEGPlan, threads: int) -> tuple:
     """``(total, step, chunk)`` of one call of the exact LDA kernel (the largest time block):
     its pair-times, pair-times per block (threads take whole blocks) and per chunk (one call of
     the kernel's solver; 0 = the whole block), from the kernel's own
-    :func:`rdm_widgets.eeg._lda.loo_block_layout`."""
+    :func:`rdm_widgets.eeg._lda_layout.loo_block_layout`."""
     tb = max(b.stop - b.start for b in time_blocks(plan.n_times_out, plan.n_pairs))
     total = plan.n_pairs * tb
     step, chunk = loo_block_layout(total, plan.k, plan.n_channels, plan.options.device, threads)

@@ -79,7 +79,7 @@ def test_blocks_read_their_trials_in_place():
     slices = torch.from_numpy(rng.normal(size=(10, 12, 24)))
     slices[3, 5, 7] += 1e5                                       # one fold left to the exact path
     rows = torch.tensor([[0, 3], [3, 9], [2, 5], [7, 1], [3, 4]])
-    got = _lda._compiled_null_block(slices, rows, 12, 1e-4, 2)
+    got = _lda._compiled_block(slices, rows, 12, 1e-4, 2)
     x = slices[rows.reshape(-1)].view(len(rows), 24, 24)
     want = torch.cat([_lda._chunk_decisions(x[s:s + 2], 12, 1e-4) for s in range(0, len(rows), 2)])
     torch.testing.assert_close(got, want, rtol=1e-10, atol=1e-12)
@@ -97,13 +97,15 @@ def test_switch_and_warm_up(monkeypatch):
 
 
 @pytest.mark.parametrize("total,avg,threads,expected", [
-    (896, False, 2, (224, 16)),         # S001 labels, 32 time points: 4 equal blocks, not 256 x 3 + 128
-    (224, False, 2, (112, 16)),         # 8 time points: one block per thread
+    (4508, False, 2, (128, 16)),        # S001 labels, 161 time points: blocks of at most 128
+    (896, False, 2, (112, 16)),         # 32 time points: 4 blocks per thread, not 256 x 3 + 128
+    (224, False, 2, (32, 16)),          # 8 time points: 7 blocks, claimed by whichever thread is free
     (28, False, 2, (14, 14)),           # 1 time point: cut in two
-    (6, True, 2, (3, 3)),               # S001 target, 1 time point (compiled average reference)
-    (48, True, 2, (24, 8)),             # 8 time points
+    (6, True, 2, (8, 8)),               # S001 target, 1 time point: one call (too small to share)
+    (36, True, 2, (8, 8)),              # 6 time points: blocks of one chunk of 8
+    (48, True, 2, (8, 8)),              # 8 time points
     (6, False, 2, (48, 48)),            # not average-referenced: the torch channel path, one call
 ])
 def test_block_layout(total, avg, threads, expected):
-    k, c = (21, 64) if total in (896, 224, 28) else (44, 64)
+    k, c = (21, 64) if total in (4508, 896, 224, 28) else (44, 64)
     assert _lda_layout.loo_block_layout(total, k, c, "cpu", threads, average_reference=avg) == expected

@@ -67,7 +67,7 @@ def count_exact(monkeypatch):
 def count_avgref(monkeypatch):
     """Count folds certified by the average-reference fast path (compiled or torch)."""
     counter = _counting(monkeypatch, "_avgref_channel_space", lambda _, res: int(res[1].sum()))
-    return _counting(monkeypatch, "avgref_decisions", lambda _, res: int(res[1].sum()), _lda_avgref_nb, counter)
+    return _counting(monkeypatch, "avgref_rows", lambda _, res: int(res[1].sum()), _lda_avgref_nb, counter)
 
 
 @pytest.fixture
@@ -87,7 +87,7 @@ def kernel(request, monkeypatch):
     torch_calls = _counting(monkeypatch, "_null_space", lambda _, res: 1)
     _counting(monkeypatch, "_avgref_channel_space", lambda _, res: 1, _lda, torch_calls)
     nb_calls = _counting(monkeypatch, "null_space_rows", lambda _, res: 1, _lda_null_nb)
-    _counting(monkeypatch, "avgref_decisions", lambda _, res: 1, _lda_avgref_nb, nb_calls)
+    _counting(monkeypatch, "avgref_rows", lambda _, res: 1, _lda_avgref_nb, nb_calls)
     yield request.param
     # only the kernels asked for ran
     assert (torch_calls if request.param == "numba" else nb_calls)["n"] == 0

@@ -156,13 +156,18 @@ def warm_up() -> bool:
     return True
 
 
-def _compiled_null_block(slices, rows, k, tol, chunk):
-    """Decisions (N, k, 2) of the compiled null-space path for one block: pair-time i has the
-    trials ``slices[rows[i, 0]]`` (class a) and ``slices[rows[i, 1]]`` (class b), each (k, C),
-    which the kernel reads itself (no gathered copy of the block). Uncertified folds are
-    recomputed exactly chunk by chunk, as :func:`_chunk_decisions` does."""
-    from . import _lda_null_nb
-    dec, ok = _lda_null_nb.null_space_rows(slices, rows, k, tol)
+def _compiled_block(slices, rows, k, tol, chunk):
+    """Decisions (N, k, 2) of a compiled path (null space, or average reference where every
+    trial is average-referenced) for one block: pair-time i has the trials ``slices[rows[i, 0]]``
+    (class a) and ``slices[rows[i, 1]]`` (class b), each (k, C), which the kernel reads itself
+    (no gathered copy of the block). Uncertified folds are recomputed exactly chunk by chunk, as
+    :func:`_chunk_decisions` does."""
+    if _use_null_space(k, slices.shape[2]):
+        from . import _lda_null_nb
+        dec, ok = _lda_null_nb.null_space_rows(slices, rows, k, tol)
+    else:
+        from . import _lda_avgref_nb
+        dec, ok = _lda_avgref_nb.avgref_rows(slices, rows, k, tol)
     bad = (~ok).nonzero()
     for s in range(0, len(rows), chunk) if len(bad) else ():
         sel = bad[(bad[:, 0] >= s) & (bad[:, 0] < s + chunk)]
@@ -246,12 +251,12 @@ def lda_loo_decisions(data, pairs=None, *, tol=1e-4, progress=None) -> torch.Ten
     n_pairs = len(pairs)
     total = n_pairs * n_times
     out = torch.empty(n_pairs, n_times, k, 2, dtype=data.dtype, device=data.device)
-    # the average-reference path's chunks where every trial is average-referenced at every time
+    # the average-reference path for every chunk where every trial is average-referenced at every time
     avg = lda_regime(k, n_chan) != "rank_deficient" and bool(average_referenced(data.permute(0, 3, 1, 2)).all())
     step, chunk = loo_block_layout(total, k, n_chan, data.device, average_reference=avg)
+    compiled = (_use_null_space(k, n_chan) or avg) and _compiled(data)
     by_time = data.permute(3, 0, 1, 2)                                  # (T, n_cond, k, C) view
 
-    compiled = _use_null_space(k, n_chan) and _compiled(data)
 
     def block(start):
         idx = torch.arange(start, min(start + step, total), device=data.device)
@@ -260,7 +265,7 @@ def lda_loo_decisions(data, pairs=None, *, tol=1e-4, progress=None) -> torch.Ten
         rows = (t - t_lo)[:, None] * n_cond + pairs[p]                  # rows of the slices (N, 2)
         xt = by_time[t_lo:t_hi].reshape((t_hi - t_lo) * n_cond, k * n_chan)
         if compiled:       # the kernel reads each pair-time's trials from the slices itself
-            return p, t, _compiled_null_block(xt.view(-1, k, n_chan), rows, k, tol, chunk)
+            return p, t, _compiled_block(xt.view(-1, k, n_chan), rows, k, tol, chunk)
         x = xt.index_select(0, rows.reshape(-1)).view(len(idx), 2 * k, n_chan)     # [cond i; cond j]
         return p, t, _block_decisions(x, k, tol, chunk)
 

@@ -19,7 +19,7 @@ import torch
 from ._lda_base import _MIN_DOWNDATE, _SAFETY
 from ._nb_linalg import aat, abt, abt_lower_b, chol, jit, lower_inverse
 
-__all__ = ["avgref_decisions"]
+__all__ = ["avgref_rows", "avgref_decisions"]
 
 _EPS = float(np.finfo(np.float64).eps)
 # False: certify every base with the shifted Cholesky test (tests switch the cheap bound off)
@@ -232,16 +232,16 @@ def _pair_time(xa, xb, tol, w, inv_bound, dec, ok):
 
 
 @jit
-def _decisions(xa, xb, tol, w, inv_bound, dec, ok):
-    for p in range(xa.shape[0]):
-        _pair_time(xa[p], xb[p], tol, w, inv_bound, dec[p], ok[p])
+def _decisions(slices, rows, tol, w, inv_bound, dec, ok):
+    for p in range(rows.shape[0]):
+        _pair_time(slices[rows[p, 0]], slices[rows[p, 1]], tol, w, inv_bound, dec[p], ok[p])
 
 
-def avgref_decisions(xa: torch.Tensor, xb: torch.Tensor, tol: float) -> tuple:
-    """The average-reference path, compiled: decisions (N, k, 2) and where they are certified
-    (N, k), as :func:`._lda_channel._avgref_channel_space` returns them, for the trials ``xa``
-    and ``xb`` (N, k, C) float64 on the CPU. Runs without the interpreter lock."""
-    k = xa.shape[1]
+def avgref_rows(slices: torch.Tensor, rows: torch.Tensor, k: int, tol: float) -> tuple:
+    """The average-reference path, compiled, for pair-times whose trials are rows of ``slices``
+    (R, k, C) float64 on the CPU (pair-time i: class a ``slices[rows[i, 0]]``, class b
+    ``slices[rows[i, 1]]``): decisions (N, k, 2) and where they are certified (N, k), as
+    :func:`._lda_channel._avgref_channel_space` returns them. Runs without the interpreter lock."""
     h = 1.0 / (2 * (k - 1))
     #               d     g    r_a           r_b           var_f
     w = np.array([[-0.5, 0.0, 1.0 + h, h, 0.0],
@@ -249,8 +249,15 @@ def avgref_decisions(xa: torch.Tensor, xb: torch.Tensor, tol: float) -> tuple:
                   [1.0, 0.0, 1.0 / (k - 1), -1.0 / (k - 1), 0.0],
                   [0.0, 1.0, 0.0, 0.0, 0.0],
                   [0.0, 0.0, 0.0, 0.0, 1.0]])
-    dec = np.empty((xa.shape[0], k, 2))
-    ok = np.empty((xa.shape[0], k), dtype=np.bool_)
-    _decisions(np.ascontiguousarray(xa.numpy()), np.ascontiguousarray(xb.numpy()), float(tol), w, _INVERSE_BOUND,
-               dec, ok)
+    dec = np.empty((len(rows), k, 2))
+    ok = np.empty((len(rows), k), dtype=np.bool_)
+    _decisions(np.ascontiguousarray(slices.numpy()), np.ascontiguousarray(rows.numpy()), float(tol), w,
+               _INVERSE_BOUND, dec, ok)
     return torch.from_numpy(dec), torch.from_numpy(ok)
+
+
+def avgref_decisions(xa: torch.Tensor, xb: torch.Tensor, tol: float) -> tuple:
+    """:func:`avgref_rows` for the trials ``xa`` and ``xb`` (N, k, C) of each pair-time."""
+    n_pt, k, n_chan = xa.shape
+    rows = torch.arange(2 * n_pt).view(2, n_pt).T
+    return avgref_rows(torch.cat([xa, xb]), rows, k, tol)

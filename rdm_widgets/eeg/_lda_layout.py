@@ -31,13 +31,18 @@ AVGREF_CHUNK_COMPILED = 8
 # Measured on 2 idle cores, 2 threads vs 1: S001 8 conditions at 1 time point (two calls of 14)
 # 1.46x with the torch null-space path; the torch channel paths' cheaper pair-times gained nothing
 # cut in two (average reference, 2 x 3 and 2 x 12 pair-times: 0.81x, 0.93x: their small calls
-# hold the GIL), so those run small jobs as one call. The compiled average-reference path holds
-# no lock: 4 conditions at 1 time point run as 2 x 3.
+# hold the GIL), so those run small jobs as one call. So does the compiled average-reference path:
+# its pair-times cost ~60 us, and a second thread's wake-up (0.1-1.5 ms here) costs more than it
+# saves on a small job (4 conditions at 1 time point as 2 x 3 pair-times: 0.74x).
 _SPLIT_BELOW = 2
 _SPLIT_MIN = 8
-_SPLIT_MIN_AVGREF = 3
 # Largest block of the null-space path (pair-times; a multiple of NULL_CHUNK).
 _NULL_BLOCK = 256
+# The compiled paths run no lock and hand out blocks to whichever thread is free: several blocks
+# per thread (at most 128 pair-times) keep a thread that starts late (a woken core: 0.1-5 ms
+# here) from holding up the end of the call by more than a small block.
+_NULL_BLOCK_COMPILED = 128
+_BLOCKS_PER_THREAD = 4
 # On a GPU the kernels are launch-bound at CPU block sizes (~300 small launches per call): one
 # call per block of this many bytes of intermediates, the null-space path in one chunk per block.
 _CUDA_BLOCK_BYTES = 2 * 2**30
@@ -117,7 +122,7 @@ def block_pair_times(k: int, c: int, device="cpu", average_reference: bool = Fal
     step = max(1, int(_BLOCK_BYTES // bytes_per_pair_time(k, c)))
     chunk = chunk_pair_times(k, c, device, average_reference)
     if _use_null_space(k, c):
-        step = max(chunk, min(step, _NULL_BLOCK))
+        step = max(chunk, min(step, _NULL_BLOCK_COMPILED if compiled_kernels() else _NULL_BLOCK))
     # blocks of whole chunks: chunk boundaries (and so every rounding) do not depend on the
     # block size; several blocks let the threads share the work. (A memory budget below one
     # chunk gives blocks of that size, each one chunk.)
@@ -148,18 +153,20 @@ def loo_block_layout(total: int, k: int, c: int, device="cpu", threads=None,
     """
     step = block_pair_times(k, c, device, average_reference)
     chunk = chunk_pair_times(k, c, device, average_reference)
-    split_min = (_SPLIT_MIN if _use_null_space(k, c) else
-                 _SPLIT_MIN_AVGREF if _compiled_avgref(k, c, average_reference) else None)
-    if (chunk and split_min and total < _SPLIT_BELOW * chunk and step >= chunk
-            and total >= _SPLIT_BELOW * split_min):
+    compiled = (_use_null_space(k, c) and compiled_kernels()) or _compiled_avgref(k, c, average_reference)
+    if (chunk and _use_null_space(k, c) and total < _SPLIT_BELOW * chunk and step >= chunk
+            and total >= _SPLIT_BELOW * _SPLIT_MIN):
         # a small job (a dashboard's single time point: 28 pair-times for 8 conditions) in
         # _SPLIT_BELOW chunks, so that the threads share it; fixed by the data, not the threads
         chunk = step = -(-total // _SPLIT_BELOW)
     threads = torch.get_num_threads() if threads is None else threads
     if chunk and threads > 1:
         # as many blocks for every thread, of whole chunks (same chunks, same bits): 896 pair-times
-        # in blocks of at most 256 on 2 threads are 4 x 224, not 3 x 256 + 128
+        # in blocks of at most 256 on 2 threads are 4 x 224, not 3 x 256 + 128; the compiled
+        # paths several per thread
         rounds = -(-total // (threads * step))
+        if compiled:
+            rounds = max(rounds, _BLOCKS_PER_THREAD)
         per_block = -(-total // (threads * rounds))
         step = min(step, max(chunk, -(-per_block // chunk) * chunk))
     return step, chunk

@@ -97,8 +97,9 @@ def test_switch_and_warm_up(monkeypatch):
 
 
 @pytest.mark.parametrize("total,avg,threads,expected", [
-    (4508, False, 2, (128, 16)),        # S001 labels, 161 time points: blocks of at most 128
-    (896, False, 2, (112, 16)),         # 32 time points: 4 blocks per thread, not 256 x 3 + 128
+    (4508, False, 2, (64, 16)),         # S001 labels, 161 time points: blocks of at most 64
+    (896, False, 2, (64, 16)),          # 32 time points
+    (384, False, 2, (48, 16)),          # 4 blocks per thread
     (224, False, 2, (32, 16)),          # 8 time points: 7 blocks, claimed by whichever thread is free
     (28, False, 2, (14, 14)),           # 1 time point: cut in two
     (6, True, 2, (8, 8)),               # S001 target, 1 time point: one call (too small to share)
@@ -107,5 +108,5 @@ def test_switch_and_warm_up(monkeypatch):
     (6, False, 2, (48, 48)),            # not average-referenced: the torch channel path, one call
 ])
 def test_block_layout(total, avg, threads, expected):
-    k, c = (21, 64) if total in (4508, 896, 224, 28) else (44, 64)
+    k, c = (21, 64) if total in (4508, 896, 384, 224, 28) else (44, 64)
     assert _lda_layout.loo_block_layout(total, k, c, "cpu", threads, average_reference=avg) == expected

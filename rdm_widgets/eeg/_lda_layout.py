@@ -39,9 +39,10 @@ _SPLIT_MIN = 8
 # Largest block of the null-space path (pair-times; a multiple of NULL_CHUNK).
 _NULL_BLOCK = 256
 # The compiled paths run no lock and hand out blocks to whichever thread is free: several blocks
-# per thread (at most 128 pair-times) keep a thread that starts late (a woken core: 0.1-5 ms
-# here) from holding up the end of the call by more than a small block.
-_NULL_BLOCK_COMPILED = 128
+# per thread keep a thread that starts late (a woken core: 0.1-5 ms here) from holding up the
+# end of the call by more than a small block. S001 `labels`, 161 time points on 2 threads: blocks
+# of 128 / 64 / 32 / 16 pair-times 351 / 299-329 / 312-325 / 336 ms.
+_NULL_BLOCK_COMPILED = 64
 _BLOCKS_PER_THREAD = 4
 # On a GPU the kernels are launch-bound at CPU block sizes (~300 small launches per call): one
 # call per block of this many bytes of intermediates, the null-space path in one chunk per block.

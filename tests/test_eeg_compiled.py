@@ -97,10 +97,10 @@ def test_switch_and_warm_up(monkeypatch):
 
 
 @pytest.mark.parametrize("total,avg,threads,expected", [
-    (4508, False, 2, (64, 16)),         # S001 labels, 161 time points: blocks of at most 64
+    (4508, False, 2, (48, 16)),         # S001 labels, 161 time points: at most 64, an even count (94)
     (896, False, 2, (64, 16)),          # 32 time points
     (384, False, 2, (48, 16)),          # 4 blocks per thread
-    (224, False, 2, (32, 16)),          # 8 time points: 7 blocks, claimed by whichever thread is free
+    (224, False, 2, (16, 16)),          # 8 time points: 14 blocks, not 7 x 32
     (28, False, 2, (14, 14)),           # 1 time point: cut in two
     (6, True, 2, (8, 8)),               # S001 target, 1 time point: one call (too small to share)
     (36, True, 2, (8, 8)),              # 6 time points: blocks of one chunk of 8

@@ -170,4 +170,11 @@ def loo_block_layout(total: int, k: int, c: int, device="cpu", threads=None,
             rounds = max(rounds, _BLOCKS_PER_THREAD)
         per_block = -(-total // (threads * rounds))
         step = min(step, max(chunk, -(-per_block // chunk) * chunk))
+        if compiled:
+            # whole chunks per block, and a block count the threads share evenly where one
+            # exists (8 time points of 8 conditions: 14 x 16 pair-times, not 7 x 32)
+            for size in range(step, chunk - 1, -chunk):
+                if -(-total // size) % threads == 0:
+                    step = size
+                    break
     return step, chunk

@@ -74,7 +74,7 @@ import torch
 
 from .._covariance import check_shrinkage
 from .._validate import check_finite, check_option
-from ._lda_base import average_referenced, compiled_kernels, run_threaded
+from ._lda_base import average_referenced, caller_one_thread, compiled_kernels, run_threaded
 from ._lda_layout import _use_null_space, chunk_pair_times, lda_regime, loo_block_layout
 from ._lda_channel import _avgref_channel_space, _channel_space
 from ._lda_null import _null_space
@@ -248,6 +248,15 @@ def lda_loo_decisions(data, pairs=None, *, tol=1e-4, progress=None) -> torch.Ten
     if len(pairs) and ((pairs[:, 0] < 0) | (pairs[:, 1] >= n_cond) | (pairs[:, 0] >= pairs[:, 1])).any():
         raise ValueError(f"Invalid 'pairs': every row must be (i, j) with 0 <= i < j < {n_cond}.")
     pairs = pairs.to(data.device)
+    if data.device.type != "cpu":
+        return _loo_blocks(data, pairs, tol, progress)
+    with caller_one_thread():     # the blocks' threads do the work; no OpenMP team spinning beside them
+        return _loo_blocks(data, pairs, tol, progress)
+
+
+def _loo_blocks(data, pairs, tol, progress):
+    """:func:`lda_loo_decisions` after validation: the blocks of pair-times, in threads."""
+    n_cond, k, n_chan, n_times = data.shape
     n_pairs = len(pairs)
     total = n_pairs * n_times
     out = torch.empty(n_pairs, n_times, k, 2, dtype=data.dtype, device=data.device)
@@ -256,7 +265,10 @@ def lda_loo_decisions(data, pairs=None, *, tol=1e-4, progress=None) -> torch.Ten
     step, chunk = loo_block_layout(total, k, n_chan, data.device, average_reference=avg)
     compiled = (_use_null_space(k, n_chan) or avg) and _compiled(data)
     by_time = data.permute(3, 0, 1, 2)                                  # (T, n_cond, k, C) view
-
+    if compiled:
+        # time-major once, in one pass: the blocks then read contiguous slices in place, where
+        # each would copy its time points out of the (.., C, T) layout with a stride of T
+        by_time = by_time.contiguous()
 
     def block(start):
         idx = torch.arange(start, min(start + step, total), device=data.device)

@@ -3,6 +3,7 @@ Helmert contrast bases, the leave-one-out fold statistics, the average-reference
 block threads."""
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
 import os
@@ -23,7 +24,7 @@ _AVGREF_COS = 1e-6
 # Bytes of intermediates per CPU block of the kernels (and per batch of the exact fallback).
 _BLOCK_BYTES = 256 * 2**20
 
-__all__ = ["average_referenced", "run_threaded", "compiled_kernels", "ENV_COMPILED"]
+__all__ = ["average_referenced", "run_threaded", "caller_one_thread", "compiled_kernels", "ENV_COMPILED"]
 
 #: ``RDMW_NUMBA=0`` in the environment runs the torch versions of the compiled kernels (read at
 #: each call; :mod:`._lda_null_nb`)
@@ -187,16 +188,42 @@ class _Blocks:
             self.run(i)
 
     def run_here(self, i):
-        """Run block i in the caller's thread as a worker would: one intra-op thread and nested
-        calls inline, the caller's settings restored after."""
-        threads, active = torch.get_num_threads(), getattr(_WORKER, "active", False)
-        torch.set_num_threads(1)
+        """Run block i in the caller's thread as a worker would (the caller has one intra-op
+        thread meanwhile: :func:`caller_one_thread`): nested calls inline."""
+        active = getattr(_WORKER, "active", False)
         _WORKER.active = True
         try:
             self.run(i)
         finally:
             _WORKER.active = active
-            torch.set_num_threads(threads)
+
+
+@contextlib.contextmanager
+def caller_one_thread():
+    """Run the ``with`` body with one intra-op thread in this thread, while :func:`run_threaded`
+    calls inside it still use the thread count set before (``torch.get_num_threads()``).
+
+    The EEG kernels' parallelism is their block threads. A torch operation in the caller with
+    the default OpenMP team (a copy, an index, a few milliseconds apart) wakes the team's other
+    thread, which then spins for ~10 ms waiting for more work, on the core a block thread
+    needs: on S001-sized jobs 2 threads ran 1.4-1.55x one thread instead of ~2x.
+    """
+    if getattr(_WORKER, "threads", None) is not None:                # nested: already so
+        yield
+        return
+    threads = torch.get_num_threads()
+    _WORKER.threads = threads
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+        _WORKER.threads = None
+
+
+def _cpu_threads() -> int:
+    threads = getattr(_WORKER, "threads", None)
+    return torch.get_num_threads() if threads is None else threads
 
 
 def run_threaded(fn, starts, device, workers=None):
@@ -218,16 +245,19 @@ def run_threaded(fn, starts, device, workers=None):
     this generator returns.
     """
     starts = list(starts)
-    threads = torch.get_num_threads() if torch.device(device).type == "cpu" else 1
+    threads = _cpu_threads() if torch.device(device).type == "cpu" else 1
     if threads <= 1 or not starts or getattr(_WORKER, "active", False):
         for s in starts:
             yield fn(s)
         return
     # even a single call runs with one intra-op thread: an OpenMP team of 2 on these small
-    # operations ran a one-block job (1 time point) 2-4x slower than one thread here
+    # operations ran a one-block job (1 time point) 2-4x slower than one thread here; and the
+    # caller keeps one while the blocks run (its bookkeeping between them: caller_one_thread)
     n = threads if workers is None else max(1, min(threads, workers))
     blocks = _Blocks(fn, starts)
     helpers = [_pool(n - 1).submit(blocks.work) for _ in range(min(n, len(starts)) - 1)]
+    scope = caller_one_thread()
+    scope.__enter__()
     try:
         for i in range(len(starts)):
             while not blocks.done[i].is_set():
@@ -243,3 +273,4 @@ def run_threaded(fn, starts, device, workers=None):
     finally:
         blocks.stop()
         wait(helpers)
+        scope.__exit__(None, None, None)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import torch
 
-from ._lda_base import _BLOCK_BYTES, compiled_kernels
+from ._lda_base import _BLOCK_BYTES, _cpu_threads, compiled_kernels
 
 __all__ = ["NULL_CHUNK", "NULL_CHUNK_COMPILED", "AVGREF_CHUNK_COMPILED", "CHANNEL_CHUNK", "chunk_pair_times",
            "lda_regime", "bytes_per_pair_time", "block_pair_times", "loo_block_layout"]
@@ -143,7 +143,8 @@ def loo_block_layout(total: int, k: int, c: int, device="cpu", threads=None,
         Trials per condition and channels.
     device : str or torch.device
     threads : int or None
-        Torch threads of the call (default ``torch.get_num_threads()``).
+        Threads of the call (default ``torch.get_num_threads()``, as set outside
+        :func:`._lda_base.caller_one_thread`).
     average_reference : bool
         Every trial is average-referenced (the average-reference path's chunks).
 
@@ -160,7 +161,7 @@ def loo_block_layout(total: int, k: int, c: int, device="cpu", threads=None,
         # a small job (a dashboard's single time point: 28 pair-times for 8 conditions) in
         # _SPLIT_BELOW chunks, so that the threads share it; fixed by the data, not the threads
         chunk = step = -(-total // _SPLIT_BELOW)
-    threads = torch.get_num_threads() if threads is None else threads
+    threads = _cpu_threads() if threads is None else threads
     if chunk and threads > 1:
         # as many blocks for every thread, of whole chunks (same chunks, same bits): 896 pair-times
         # in blocks of at most 256 on 2 threads are 4 x 224, not 3 x 256 + 128; the compiled

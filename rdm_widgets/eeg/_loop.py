@@ -10,6 +10,7 @@ inputs and every (permutation, time block) is one task running the same
 """
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from typing import Callable, Optional
 
@@ -17,6 +18,7 @@ import numpy as np
 import torch
 
 from ._design import assign_bins, average_bins
+from ._lda_base import caller_one_thread
 from ._noise import noise_whiteners
 from ._options import EEGOptions
 from ._result import TimeResolvedRDM
@@ -128,6 +130,14 @@ def _accumulate(inputs, blocks: list, n_folds: int, pairs: torch.Tensor, run: Ca
     Tensor, shape (n_pairs, T)
         Summed over permutations in the order given (divide by their number).
     """
+    # On a CPU the kernels' threads (run_threaded) do the work, and this thread keeps one
+    # intra-op thread meanwhile (caller_one_thread: an OpenMP team woken by the copies below
+    # would spin on a core the kernels' threads need)
+    with contextlib.nullcontext() if pairs.device.type != "cpu" else caller_one_thread():
+        return _accumulate_blocks(inputs, blocks, n_folds, pairs, run, opts, reporter)
+
+
+def _accumulate_blocks(inputs, blocks, n_folds, pairs, run, opts, reporter):
     acc = None
     for units, fold_t, whiteners in inputs:
         for b in blocks:

@@ -209,14 +209,15 @@ def calibrated_generalization(plan: EEGPlan) -> tuple:
 
 #: Amdahl's parallel share of each regime's work per time point, from the speed-up of 2 threads
 #: over 1 on 2 idle cores (``benchmarks/bench_thread_speedup.py``, jobs of 16-256 time points):
-#: full-rank exact LDA 1.25-1.39x, rank-deficient 1.31-1.55x, average-referenced 1.43-1.54x,
-#: per-fold lsqr 1.71-1.85x (4 folds); exact_svd and per-fold svd run the same kinds of blocks as
-#: their neighbours. Only blocks or folds run in parallel; the rest holds the GIL (the channel
+#: full-rank exact LDA 1.25-1.39x, rank-deficient 1.72-1.83x (its compiled null-space kernel
+#: holds no lock; 1.31-1.55x with the torch version), average-referenced 1.30-1.39x, per-fold
+#: lsqr 1.71-1.87x (4 folds); exact_svd and per-fold svd run the same kinds of blocks as their
+#: neighbours. Only blocks or folds run in parallel; the rest holds the GIL (the channel
 #: paths' many small torch calls) or waits for memory. cv_euclidean was never faster with 2
 #: workers (0.63-0.96x: its runs are the phases around the kernel), so its folds run in one
 #: (``eeg._crossval.cv_distances``); crossnobis runs its whitened folds in all the threads and
 #: gains (1.3-1.7x from 16 time points up): share 0, an estimate on the safe side for crossnobis.
-PARALLEL_SHARE = {"full_rank": 0.6, "rank_deficient": 0.7, "average_reference": 0.7, "exact_svd": 0.7,
+PARALLEL_SHARE = {"full_rank": 0.6, "rank_deficient": 0.85, "average_reference": 0.7, "exact_svd": 0.7,
                   "per_fold_svd": 0.8, "per_fold_lsqr": 0.8, "distance": 0.0}
 
 #: Seconds of one-thread work per thread at which threads give half their speed-up: below it a

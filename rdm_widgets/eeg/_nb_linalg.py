@@ -38,18 +38,23 @@ def jit(fn):
         return numba.njit(nogil=True, fastmath=_FASTMATH)(fn)
 
 
+_FULL, _LOWER, _B_LOWER = 0, 1, 2
+
+
 @jit
-def abt(a, b, out):
-    """``out = a @ b.T`` for row-major ``a`` (m, L), ``b`` (n, L): blocks of 2 x 4 dot products
-    share their loads (8 running sums in vector lanes), ~18-20 G multiply-adds/s on one core here
-    for the kernel's sizes, 1.6-1.9x one dot product at a time."""
+def _blocked_products(a, b, out, mode):
+    """``out[i, j] = sum_c a[i, c] b[j, c]`` in blocks of 2 x 4 dot products that share their
+    loads (8 running sums in vector lanes). ``mode``: every block (``_FULL``); only blocks on or
+    below the diagonal (``_LOWER``, for ``a is b``); or ``b`` lower-triangular, each block of
+    columns j..j+3 summing only up to ``c <= j+3`` (``_B_LOWER``). Rows and columns past the end
+    repeat the last one: computed, not stored."""
     m, n, width = a.shape[0], b.shape[0], a.shape[1]
     for i in range(0, m, 2):
         i1 = min(i + 1, m - 1)
-        for j in range(0, n, 4):
+        for j in range(0, i + 2 if mode == _LOWER else n, 4):
             j1, j2, j3 = min(j + 1, n - 1), min(j + 2, n - 1), min(j + 3, n - 1)
             s00 = s01 = s02 = s03 = s10 = s11 = s12 = s13 = 0.0
-            for c in range(width):
+            for c in range(j3 + 1 if mode == _B_LOWER else width):
                 x0, x1 = a[i, c], a[i1, c]
                 y0, y1, y2, y3 = b[j, c], b[j1, c], b[j2, c], b[j3, c]
                 s00 += x0 * y0
@@ -60,7 +65,6 @@ def abt(a, b, out):
                 s11 += x1 * y1
                 s12 += x1 * y2
                 s13 += x1 * y3
-            # (rows past the end repeat the last one: computed, not stored)
             out[i, j] = s00
             if j + 1 < n:
                 out[i, j + 1] = s01
@@ -79,82 +83,25 @@ def abt(a, b, out):
 
 
 @jit
+def abt(a, b, out):
+    """``out = a @ b.T`` for row-major ``a`` (m, L), ``b`` (n, L): ~18-20 G multiply-adds/s on
+    one core here for the kernel's sizes, 1.6-1.9x one dot product at a time."""
+    _blocked_products(a, b, out, _FULL)
+
+
+@jit
 def aat(a, out):
-    """``out = a @ a.T`` (m, m) for row-major ``a`` (m, L): :func:`abt`'s blocks on and below
-    the diagonal only, mirrored (~half the work)."""
-    m, width = a.shape
-    for i in range(0, m, 2):
-        i1 = min(i + 1, m - 1)
-        for j in range(0, i + 2, 4):
-            j1, j2, j3 = min(j + 1, m - 1), min(j + 2, m - 1), min(j + 3, m - 1)
-            s00 = s01 = s02 = s03 = s10 = s11 = s12 = s13 = 0.0
-            for c in range(width):
-                x0, x1 = a[i, c], a[i1, c]
-                y0, y1, y2, y3 = a[j, c], a[j1, c], a[j2, c], a[j3, c]
-                s00 += x0 * y0
-                s01 += x0 * y1
-                s02 += x0 * y2
-                s03 += x0 * y3
-                s10 += x1 * y0
-                s11 += x1 * y1
-                s12 += x1 * y2
-                s13 += x1 * y3
-            out[i, j] = s00
-            if j + 1 < m:
-                out[i, j + 1] = s01
-            if j + 2 < m:
-                out[i, j + 2] = s02
-            if j + 3 < m:
-                out[i, j + 3] = s03
-            if i + 1 < m:
-                out[i1, j] = s10
-                if j + 1 < m:
-                    out[i1, j + 1] = s11
-                if j + 2 < m:
-                    out[i1, j + 2] = s12
-                if j + 3 < m:
-                    out[i1, j + 3] = s13
-    for i in range(m):                                            # mirror the lower triangle
+    """``out = a @ a.T`` (m, m): the blocks on and below the diagonal, mirrored (~half the work)."""
+    _blocked_products(a, a, out, _LOWER)
+    for i in range(out.shape[0]):
         for j in range(i):
             out[j, i] = out[i, j]
 
 
 @jit
 def abt_lower_b(a, b, out):
-    """``out = a @ b.T`` for a lower-triangular ``b`` (n, n): as :func:`abt`, each block of
-    columns j..j+3 summing only up to ``c <= j+3`` (b's zeros above the diagonal: half the work)."""
-    m, n = a.shape[0], b.shape[0]
-    for i in range(0, m, 2):
-        i1 = min(i + 1, m - 1)
-        for j in range(0, n, 4):
-            j1, j2, j3 = min(j + 1, n - 1), min(j + 2, n - 1), min(j + 3, n - 1)
-            s00 = s01 = s02 = s03 = s10 = s11 = s12 = s13 = 0.0
-            for c in range(j3 + 1):
-                x0, x1 = a[i, c], a[i1, c]
-                y0, y1, y2, y3 = b[j, c], b[j1, c], b[j2, c], b[j3, c]
-                s00 += x0 * y0
-                s01 += x0 * y1
-                s02 += x0 * y2
-                s03 += x0 * y3
-                s10 += x1 * y0
-                s11 += x1 * y1
-                s12 += x1 * y2
-                s13 += x1 * y3
-            out[i, j] = s00
-            if j + 1 < n:
-                out[i, j + 1] = s01
-            if j + 2 < n:
-                out[i, j + 2] = s02
-            if j + 3 < n:
-                out[i, j + 3] = s03
-            if i + 1 < m:
-                out[i1, j] = s10
-                if j + 1 < n:
-                    out[i1, j + 1] = s11
-                if j + 2 < n:
-                    out[i1, j + 2] = s12
-                if j + 3 < n:
-                    out[i1, j + 3] = s13
+    """``out = a @ b.T`` for a lower-triangular ``b`` (n, n): half the work of :func:`abt`."""
+    _blocked_products(a, b, out, _B_LOWER)
 
 
 @jit

@@ -134,22 +134,30 @@ def test_errors_reach_the_caller_in_block_order(two_threads):
 
 def test_cv_euclidean_folds_in_one_worker_crossnobis_in_two(two_threads, monkeypatch):
     """cv_euclidean's folds gained nothing from 2 workers (benchmarks/bench_thread_speedup.py),
-    crossnobis' do; the RDM is the same to the bit with 1 and 2 threads either way."""
+    crossnobis' (and its noise covariances') do from a few time points on; the RDM is the same to
+    the bit with 1 and 2 threads either way."""
     import numpy as np
-    from rdm_widgets.eeg import eeg_rdm
+    from rdm_widgets.eeg import _crossval, _noise, eeg_rdm
     rng = np.random.default_rng(3)
     labels = np.repeat(np.arange(5), 12)
-    x = rng.standard_normal((len(labels), 8, 6)) + 0.4 * labels[:, None, None]
-    pools = []
-    real_pool = _lda_base._pool
-    monkeypatch.setattr(_lda_base, "_pool", lambda n: pools.append(n) or real_pool(n))
-    # pool threads besides the caller's: none for cv_euclidean, one for crossnobis
-    for method, expected in (("cv_euclidean", set()), ("crossnobis", {1})):
-        pools.clear()
+    asked, noise = [], []
+    real, real_noise = _crossval.run_in_order, _noise.run_threaded
+    monkeypatch.setattr(_crossval, "run_in_order", lambda *a, workers=None, **kw: asked.append(workers)
+                        or real(*a, workers=workers, **kw))
+    monkeypatch.setattr(_noise, "run_threaded", lambda *a: noise.append(a[3]) or real_noise(*a))
+    n_long = _crossval._SPREAD_MIN_TIMES
+    # (method, time points, workers of the distance folds, of the noise covariance folds)
+    for method, n_t, expected, expected_noise in (
+            ("cv_euclidean", n_long, 1, None), ("crossnobis", n_long, None, None),
+            ("crossnobis", n_long - 1, 1, None), ("crossnobis", _noise._SPREAD_MIN_TIMES - 1, 1, 1)):
+        x = rng.standard_normal((len(labels), 8, n_t)) + 0.4 * labels[:, None, None]
+        asked.clear()
+        noise.clear()
         two = eeg_rdm(x, labels, method=method, pseudo_trials=3, random_state=0)
-        assert set(pools) == expected, method
+        assert asked == [expected], (method, n_t)
+        assert set(noise) == ({expected_noise} if method == "crossnobis" else set()), (method, n_t)
         torch.set_num_threads(1)
         one = eeg_rdm(x, labels, method=method, pseudo_trials=3, random_state=0)
         torch.set_num_threads(2)
-        assert two.shape == (5, 5, 6)
+        assert two.shape == (5, 5, n_t)
         np.testing.assert_array_equal(np.asarray(two), np.asarray(one))

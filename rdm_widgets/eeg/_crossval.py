@@ -121,6 +121,10 @@ def fold_means(units: torch.Tensor, fold_of_unit: torch.Tensor, f: int,
     return m_tr, m_te
 
 
+# crossnobis' folds run in all the threads from this many time points on (see cv_distances)
+_SPREAD_MIN_TIMES = 8
+
+
 def _fold_products(units, fold_of_unit, f, whiteners) -> torch.Tensor:
     """Fold ``f``'s term of the sum over folds, shape (T, n_cond, n_cond)."""
     m_tr, m_te = fold_means(units, fold_of_unit, f, whiteners)
@@ -179,7 +183,9 @@ def cv_distances(units: torch.Tensor, fold_of_unit: torch.Tensor, n_folds: int,
     # cross-validated Euclidean folds (a few memory-bound einsums each) ran 0.6-0.96x as fast in
     # 2 workers as in 1 from 1 to 256 time points (benchmarks/bench_thread_speedup.py); the
     # whitened folds of crossnobis do more arithmetic and gain (0.60 -> 0.37 s in the estimate
-    # benchmark), so only those are spread over the threads
+    # benchmark; 1.3-1.6x from 16 time points on), so only those are spread over the threads, and
+    # only from _SPREAD_MIN_TIMES time points on (1 and 4 time points ran 0.6x and 0.9x in 2)
+    spread = whiteners is not None and T >= _SPREAD_MIN_TIMES
     run_in_order(fold, n_folds, units.device, None if reporter is None else lambda f: reporter.update(1),
-                 workers=1 if whiteners is None else None)
+                 workers=None if spread else 1)
     return box["d"]

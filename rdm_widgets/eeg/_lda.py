@@ -63,6 +63,11 @@ All paths work with Gram matrices (normal equations), so their rounding error
 grows like ``eps * cond`` of the pair's scaled Gram (sklearn's SVD: ``eps *
 sqrt(cond)``); for EEG (cond ~ 1e4) that is ~1e-12 relative, and even near the
 truncation certificate's limit (cond ~ 1e9) decisions agree to ~1e-7 relative.
+
+On a CPU the null-space and average-reference paths run compiled (:mod:`._lda_null_nb`,
+:mod:`._lda_avgref_nb`: numba, one pair-time at a time, without the interpreter lock) where
+numba imports and ``RDMW_NUMBA`` is not ``0``; their torch versions here are the reference, the
+GPU code and the fallback. Blocks and chunks: :mod:`._lda_layout`.
 """
 from __future__ import annotations
 
@@ -153,6 +158,8 @@ def warm_up() -> bool:
     xr = torch.from_numpy(np.random.default_rng(1).standard_normal((1, 16, 6)))
     xr = xr - xr.mean(-1, keepdim=True)                               # average-referenced
     _avgref_decisions(xr[:, :8], xr[:, 8:], 1e-4)
+    from ._nb_linalg import time_major
+    time_major(np.zeros((2, 3, 4)), np.empty((4, 2, 3)))
     return True
 
 

@@ -22,6 +22,7 @@ import torch
 from .._cost import CostEstimate, calibrate, contention
 from ..eeg import EEGPlan, plan_eeg_rdm, plan_eeg_sizes
 from ..eeg._gen_kernels import GEN_BLOCK_ELEMS
+from ..eeg._lda_base import compiled_kernels
 from ..eeg._lda_layout import NULL_CHUNK
 from ..eeg._loop import time_blocks
 from ..eeg._methods import PER_FOLD_BLOCK_ELEMS
@@ -85,7 +86,8 @@ def _peak_bytes(plan: EEGPlan, input_copied: bool = True) -> int:
         total, step, chunk = lda_layout(plan, threads)
         in_flight = min(threads, -(-total // step))
         size = min(total, step)
-        if plan.regime == "rank_deficient" and n_ch - (2 * units - 2) <= 2 * units - 4:   # null-space path
+        null_space = plan.regime == "rank_deficient" and n_ch - (2 * units - 2) <= 2 * units - 4
+        if null_space:
             block = size * 2 * units * n_ch * b + NULL_CHUNK * 3 * (8 * units * n_ch * 12)
         elif chunk:       # the gathered block, and one chunk's working set at a time
             block = (size * 2 * units * n_ch * b
@@ -93,6 +95,8 @@ def _peak_bytes(plan: EEGPlan, input_copied: bool = True) -> int:
         else:
             block = _LDA_BLOCK_SHARE.get(plan.regime, 1.0) * size * plan.bytes_per_pair_time
         kernel = pairs * tb * units * 2 * b + in_flight * block
+        if dev.type == "cpu" and (null_space or plan.regime != "rank_deficient") and compiled_kernels():
+            kernel += clone           # the time-major copy of the time block (eeg._lda._loo_blocks)
     else:
         per_pair = tb * 2 * units * n_ch
         blk = min(pairs, max(1, PER_FOLD_BLOCK_ELEMS // per_pair))

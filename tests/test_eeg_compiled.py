@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 import torch
 
-from rdm_widgets.eeg import _lda, _lda_avgref_nb, _lda_base, _lda_layout, _lda_null_nb
+from rdm_widgets.eeg import _lda, _lda_avgref_nb, _lda_base, _lda_layout, _lda_null_nb, _nb_linalg
 from rdm_widgets.eeg._lda_channel import _avgref_channel_space
 from rdm_widgets.eeg._lda_null import _null_space
 from test_eeg_lda import all_pairs, check_against_sklearn, count_exact  # noqa: F401 (fixture)
 
-pytestmark = pytest.mark.skipif(_lda_null_nb.numba is None, reason="numba is not installed")
+pytestmark = pytest.mark.skipif(_nb_linalg.numba is None, reason="numba is not installed")
 
 
 @pytest.fixture(autouse=True)

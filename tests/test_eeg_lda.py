@@ -8,7 +8,7 @@ import pytest
 import torch
 from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
 
-from rdm_widgets.eeg import _lda, _lda_avgref_nb, _lda_base, _lda_layout, _lda_null, _lda_null_nb
+from rdm_widgets.eeg import _lda, _lda_avgref_nb, _lda_base, _lda_layout, _lda_null, _lda_null_nb, _nb_linalg
 from rdm_widgets.eeg._lda import lda_decisions, lda_loo_decisions
 
 
@@ -81,7 +81,7 @@ def count_null(monkeypatch):
 def kernel(request, monkeypatch):
     """Run a test with the compiled null-space and average-reference kernels and with the torch
     ones (``RDMW_NUMBA=0``)."""
-    if request.param == "numba" and _lda_null_nb.numba is None:
+    if request.param == "numba" and _nb_linalg.numba is None:
         pytest.skip("numba is not installed")
     monkeypatch.setenv(_lda_base.ENV_COMPILED, "1" if request.param == "numba" else "0")
     torch_calls = _counting(monkeypatch, "_null_space", lambda _, res: 1)

@@ -97,7 +97,7 @@ def _chunk_decisions(x, k, tol):
     xa, xb = x[:, :k], x[:, k:]
     regime = lda_regime(k, c)
     if _use_null_space(k, c):
-        dec, ok = _null_decisions(x, k, tol)
+        dec, ok = _null_space(x, k, tol)     # (compiled: _compiled_block, which reads blocks in place)
     elif regime == "rank_deficient":
         dec, ok = _sample_space(xa, xb, tol)
     else:
@@ -129,17 +129,9 @@ def _compiled(x) -> bool:
     return _nb_linalg.numba is not None
 
 
-def _null_decisions(x, k, tol):
-    """The null-space path for one chunk x (N, 2k, C): compiled where it can, else torch (a GPU,
-    ``RDMW_NUMBA=0``)."""
-    if _compiled(x):
-        from . import _lda_null_nb
-        return _lda_null_nb.null_space_decisions(x, k, tol)
-    return _null_space(x, k, tol)
-
-
 def _avgref_decisions(xa, xb, tol):
-    """The average-reference path for one chunk (xa, xb (N, k, C)): compiled where it can."""
+    """The average-reference path for one chunk (xa, xb (N, k, C)) of data that is not
+    average-referenced throughout (else :func:`_compiled_block` runs): compiled where it can."""
     if _compiled(xa):
         from . import _lda_avgref_nb
         return _lda_avgref_nb.avgref_decisions(xa, xb, tol)
@@ -154,12 +146,12 @@ def warm_up() -> bool:
     x = torch.from_numpy(np.random.default_rng(0).standard_normal((1, 8, 8)))
     if not _compiled(x):
         return False
-    _null_decisions(x, 4, 1e-4)                                       # 2k-2 <= C: null space
+    from . import _lda_avgref_nb, _lda_null_nb, _nb_linalg
+    _lda_null_nb.null_space_decisions(x, 4, 1e-4)                    # 2k-2 <= C: null space
     xr = torch.from_numpy(np.random.default_rng(1).standard_normal((1, 16, 6)))
     xr = xr - xr.mean(-1, keepdim=True)                               # average-referenced
-    _avgref_decisions(xr[:, :8], xr[:, 8:], 1e-4)
-    from ._nb_linalg import time_major
-    time_major(np.zeros((2, 3, 4)), np.empty((4, 2, 3)))
+    _lda_avgref_nb.avgref_decisions(xr[:, :8], xr[:, 8:], 1e-4)
+    _nb_linalg.time_major(np.zeros((2, 3, 4)), np.empty((4, 2, 3)))
     return True
 
 
@@ -268,8 +260,10 @@ def _loo_blocks(data, pairs, tol, progress):
     total = n_pairs * n_times
     out = torch.empty(n_pairs, n_times, k, 2, dtype=data.dtype, device=data.device)
     null = _use_null_space(k, n_chan)
+    channel_paths = lda_regime(k, n_chan) != "rank_deficient"
+    can_compile = (null or channel_paths) and _compiled(data)
     by_time = data.permute(3, 0, 1, 2)                                  # (T, n_cond, k, C) view
-    if (null or lda_regime(k, n_chan) != "rank_deficient") and _compiled(data):
+    if can_compile:
         # time-major once, in one pass: the blocks then read contiguous slices in place, where
         # each block would copy its time points out of the (.., C, T) layout, one cache line
         # per value (1-thread S001-sized jobs: 124 -> 108 us per pair-time at 161 time points)
@@ -278,9 +272,9 @@ def _loo_blocks(data, pairs, tol, progress):
         time_major(np.ascontiguousarray(data.numpy()).reshape(n_cond * k, n_chan, n_times),
                    by_time.numpy().reshape(n_times, n_cond * k, n_chan))
     # the average-reference path for every chunk where every trial is average-referenced at every time
-    avg = not null and lda_regime(k, n_chan) != "rank_deficient" and bool(average_referenced(by_time).all())
+    avg = channel_paths and bool(average_referenced(by_time).all())
     step, chunk = loo_block_layout(total, k, n_chan, data.device, average_reference=avg)
-    compiled = (null or avg) and _compiled(data)
+    compiled = can_compile and (null or avg)
 
     def block(start):
         idx = torch.arange(start, min(start + step, total), device=data.device)

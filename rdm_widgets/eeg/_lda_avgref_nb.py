@@ -17,7 +17,8 @@ import numpy as np
 import torch
 
 from ._lda_base import _MIN_DOWNDATE, _SAFETY
-from ._nb_linalg import aat, abt, abt_lower_b, chol, jit, lower_inverse
+from ._lda_channel import _avgref_weights
+from ._nb_linalg import aat, abt, abt_lower_b, chol, class_residuals, jit, lower_inverse, shifted_chol_ok
 
 __all__ = ["avgref_rows", "avgref_decisions"]
 
@@ -87,23 +88,8 @@ def _pair_time(xa, xb, tol, w, inv_bound, dec, ok):
     n = 2 * (k - 1)
     c = k / (k - 1)
     ok[:] = True
-    ma = np.zeros(n_chan)
-    mb = np.zeros(n_chan)
-    for i in range(k):
-        for ch in range(n_chan):
-            ma[ch] += xa[i, ch]
-            mb[ch] += xb[i, ch]
-    for ch in range(n_chan):
-        ma[ch] /= k
-        mb[ch] /= k
-    ra = np.empty((k, n_chan))
-    rb = np.empty((k, n_chan))
-    qdiag = np.zeros(n_chan)
-    for i in range(k):
-        for ch in range(n_chan):
-            ra[i, ch] = xa[i, ch] - ma[ch]
-            rb[i, ch] = xb[i, ch] - mb[ch]
-            qdiag[ch] += ra[i, ch] * ra[i, ch] + rb[i, ch] * rb[i, ch]
+    means, r, qdiag = class_residuals(xa, xb)
+    ma, mb, ra, rb = means[0], means[1], r[:k], r[k:]
     var0 = np.empty(n_chan)
     for ch in range(n_chan):
         var0[ch] = qdiag[ch] / n
@@ -219,16 +205,13 @@ def _pair_time(xa, xb, tol, w, inv_bound, dec, ok):
     tr = 0.0
     for ch in range(n_chan):
         tr += base[ch, ch]
-    shift = tau + 100.0 * n_chan * _EPS * tr
     fro2 = 0.0
     for i in range(n_chan):
         for j in range(i + 1):
             fro2 += li[i, j] * li[i, j]
-    if not (factored and inv_bound and fro2 * 2.0 * shift < 1.0):
-        for ch in range(n_chan):
-            base[ch, ch] -= shift
-        if not (factored and chol(base, n_chan) > 0.0):
-            ok[:] = False
+    cert = factored and inv_bound and fro2 * 2.0 * (tau + 100.0 * n_chan * _EPS * tr) < 1.0
+    if not (cert or (factored and shifted_chol_ok(base, n_chan, tau))):
+        ok[:] = False
 
 
 @jit
@@ -242,13 +225,7 @@ def avgref_rows(slices: torch.Tensor, rows: torch.Tensor, k: int, tol: float) ->
     (R, k, C) float64 on the CPU (pair-time i: class a ``slices[rows[i, 0]]``, class b
     ``slices[rows[i, 1]]``): decisions (N, k, 2) and where they are certified (N, k), as
     :func:`._lda_channel._avgref_channel_space` returns them. Runs without the interpreter lock."""
-    h = 1.0 / (2 * (k - 1))
-    #               d     g    r_a           r_b           var_f
-    w = np.array([[-0.5, 0.0, 1.0 + h, h, 0.0],
-                  [0.5, 0.0, h, 1.0 + h, 0.0],
-                  [1.0, 0.0, 1.0 / (k - 1), -1.0 / (k - 1), 0.0],
-                  [0.0, 1.0, 0.0, 0.0, 0.0],
-                  [0.0, 0.0, 0.0, 0.0, 1.0]])
+    w = _avgref_weights(k, torch.float64, torch.device("cpu")).numpy()
     dec = np.empty((len(rows), k, 2))
     ok = np.empty((len(rows), k), dtype=np.bool_)
     _decisions(np.ascontiguousarray(slices.numpy()), np.ascontiguousarray(rows.numpy()), float(tol), w,

@@ -256,21 +256,19 @@ def run_threaded(fn, starts, device, workers=None):
     n = threads if workers is None else max(1, min(threads, workers))
     blocks = _Blocks(fn, starts)
     helpers = [_pool(n - 1).submit(blocks.work) for _ in range(min(n, len(starts)) - 1)]
-    scope = caller_one_thread()
-    scope.__enter__()
-    try:
-        for i in range(len(starts)):
-            while not blocks.done[i].is_set():
-                j = blocks.claim()
-                if j is None:
-                    blocks.done[i].wait()
-                    break
-                blocks.run_here(j)
-            if blocks.errors[i] is not None:
-                raise blocks.errors[i]
-            result, blocks.results[i] = blocks.results[i], None
-            yield result
-    finally:
-        blocks.stop()
-        wait(helpers)
-        scope.__exit__(None, None, None)
+    with caller_one_thread():
+        try:
+            for i in range(len(starts)):
+                while not blocks.done[i].is_set():
+                    j = blocks.claim()
+                    if j is None:
+                        blocks.done[i].wait()
+                        break
+                    blocks.run_here(j)
+                if blocks.errors[i] is not None:
+                    raise blocks.errors[i]
+                result, blocks.results[i] = blocks.results[i], None
+                yield result
+        finally:
+            blocks.stop()
+            wait(helpers)

@@ -2,6 +2,8 @@
 one factorisation per pair and time, a 2x2 Woodbury downdate per fold (see :mod:`rdm_widgets.eeg._lda`)."""
 from __future__ import annotations
 
+import functools
+
 import torch
 
 from ._lda_base import _MIN_DOWNDATE, _SAFETY, _chol_lower_bound_ok, _fold_stats
@@ -23,6 +25,19 @@ def _downdate_capacitance(gaa, gbb, gab, c, ok):
     det = torch.where(det > 0, det, torch.ones_like(det))
     kinv = torch.stack([torch.stack([a22, -a12], -1), torch.stack([-a12, a11], -1)], -2) / det[..., None, None]
     return ok, frac, kinv
+
+
+@functools.lru_cache(maxsize=8)
+def _avgref_weights(k: int, dtype, device) -> torch.Tensor:
+    """(5, 5): held-out a, held-out b, d_f, g = B0 1 and B0 var_f in the average-reference path's
+    basis [d, g, r_a, r_b, var_f] (from the leave-one-out mean updates)."""
+    h = 1.0 / (2 * (k - 1))
+    #                  d     g    r_a           r_b           var_f
+    return torch.tensor([[-0.5, 0.0, 1.0 + h, h, 0.0],
+                         [0.5, 0.0, h, 1.0 + h, 0.0],
+                         [1.0, 0.0, 1.0 / (k - 1), -1.0 / (k - 1), 0.0],
+                         [0.0, 1.0, 0.0, 0.0, 0.0],
+                         [0.0, 0.0, 0.0, 0.0, 1.0]], dtype=dtype, device=device)
 
 
 def _channel_space(xa, xb, tol):
@@ -129,14 +144,7 @@ def _avgref_channel_space(xa, xb, tol):
     gaa, gbb, gab = gam[..., 2, 2], gam[..., 3, 3], gam[..., 2, 3]
     ok, frac, kinv = _downdate_capacitance(gaa, gbb, gab, c, ok)
     gam_t = gam + gam[..., :, 2:4] @ kinv @ gam[..., 2:4, :]        # E^T (Q_f + gamma 1 1^T)^-1 E
-    # held-out a, held-out b, d_f, g and B0 var_f in the basis
-    h = 1.0 / (2 * (k - 1))
-    #                  d     g    r_a           r_b           var_f
-    w = torch.tensor([[-0.5, 0.0, 1.0 + h, h, 0.0],
-                      [0.5, 0.0, h, 1.0 + h, 0.0],
-                      [1.0, 0.0, 1.0 / (k - 1), -1.0 / (k - 1), 0.0],
-                      [0.0, 1.0, 0.0, 0.0, 0.0],
-                      [0.0, 0.0, 0.0, 0.0, 1.0]], dtype=xa.dtype, device=xa.device)
+    w = _avgref_weights(k, xa.dtype, xa.device)
     g5 = w @ gam_t @ w.T                                             # (N, k, 5, 5)
     # second Woodbury step: - gamma g g^T + mu v v^T  (2x2 capacitance, det < 0 when exact)
     k11 = g5[..., 3, 3] - 1.0 / gamma[:, None]

@@ -26,8 +26,8 @@ CHANNEL_CHUNK = 48
 # The compiled average-reference path (each pair-time on its own, without the interpreter lock):
 # chunks of 8, so that 8 time points of 4 conditions (48 pair-times) run in both threads.
 AVGREF_CHUNK_COMPILED = 8
-# Null-space and compiled average-reference jobs of fewer pair-times than this many chunks are cut
-# into this many (whatever the threads), if each piece keeps at least _SPLIT_MIN pair-times.
+# Null-space jobs of fewer pair-times than this many chunks are cut into this many (whatever the
+# threads), if each piece keeps at least _SPLIT_MIN pair-times.
 # Measured on 2 idle cores, 2 threads vs 1: S001 8 conditions at 1 time point (two calls of 14)
 # 1.46x with the torch null-space path; the torch channel paths' cheaper pair-times gained nothing
 # cut in two (average reference, 2 x 3 and 2 x 12 pair-times: 0.81x, 0.93x: their small calls
@@ -49,10 +49,11 @@ _BLOCKS_PER_THREAD = 4
 _CUDA_BLOCK_BYTES = 2 * 2**30
 
 
-
-
-def _compiled_avgref(k: int, c: int, average_reference: bool) -> bool:
-    return average_reference and lda_regime(k, c, True) == "average_reference" and compiled_kernels()
+def _compiled_path(k: int, c: int, average_reference: bool) -> bool:
+    """Whether the call runs a compiled path: the null-space one, or the average-reference one
+    on average-referenced data (where numba is enabled: :func:`._lda_base.compiled_kernels`)."""
+    return compiled_kernels() and (_use_null_space(k, c) or (
+        average_reference and lda_regime(k, c, True) == "average_reference"))
 
 
 def chunk_pair_times(k: int, c: int, device="cpu", average_reference: bool = False) -> int:
@@ -62,9 +63,10 @@ def chunk_pair_times(k: int, c: int, device="cpu", average_reference: bool = Fal
     call."""
     if torch.device(device).type != "cpu":
         return 0
+    compiled = _compiled_path(k, c, average_reference)
     if _use_null_space(k, c):
-        return NULL_CHUNK_COMPILED if compiled_kernels() else NULL_CHUNK
-    return AVGREF_CHUNK_COMPILED if _compiled_avgref(k, c, average_reference) else CHANNEL_CHUNK
+        return NULL_CHUNK_COMPILED if compiled else NULL_CHUNK
+    return AVGREF_CHUNK_COMPILED if compiled else CHANNEL_CHUNK
 
 
 def lda_regime(n_units: int, n_channels: int, average_reference: bool = False) -> str:
@@ -123,7 +125,7 @@ def block_pair_times(k: int, c: int, device="cpu", average_reference: bool = Fal
     step = max(1, int(_BLOCK_BYTES // bytes_per_pair_time(k, c)))
     chunk = chunk_pair_times(k, c, device, average_reference)
     if _use_null_space(k, c):
-        step = max(chunk, min(step, _NULL_BLOCK_COMPILED if compiled_kernels() else _NULL_BLOCK))
+        step = max(chunk, min(step, _NULL_BLOCK_COMPILED if _compiled_path(k, c, False) else _NULL_BLOCK))
     # blocks of whole chunks: chunk boundaries (and so every rounding) do not depend on the
     # block size; several blocks let the threads share the work. (A memory budget below one
     # chunk gives blocks of that size, each one chunk.)
@@ -155,7 +157,7 @@ def loo_block_layout(total: int, k: int, c: int, device="cpu", threads=None,
     """
     step = block_pair_times(k, c, device, average_reference)
     chunk = chunk_pair_times(k, c, device, average_reference)
-    compiled = (_use_null_space(k, c) and compiled_kernels()) or _compiled_avgref(k, c, average_reference)
+    compiled = _compiled_path(k, c, average_reference)
     if (chunk and _use_null_space(k, c) and total < _SPLIT_BELOW * chunk and step >= chunk
             and total >= _SPLIT_BELOW * _SPLIT_MIN):
         # a small job (a dashboard's single time point: 28 pair-times for 8 conditions) in

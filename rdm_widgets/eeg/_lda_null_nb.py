@@ -22,11 +22,11 @@ import numpy as np
 import torch
 
 from . import _lda_null
-from ._lda_base import _SAFETY, _MIN_DOWNDATE, _MIN_VAR_FRAC, compiled_kernels
-from ._nb_linalg import (numba, jit, abt, aat, chol, lower_inverse, helmert_t, helmert_rows, fold_gram,
-                         chol_lanes, solve_lanes)
+from ._lda_base import _SAFETY, _MIN_DOWNDATE, _MIN_VAR_FRAC
+from ._nb_linalg import (jit, abt, aat, chol, shifted_chol_ok, lower_inverse, class_residuals, helmert_t,
+                         helmert_rows, helmert_row, fold_gram, chol_lanes, solve_lanes)
 
-__all__ = ["enabled", "null_space_decisions"]
+__all__ = ["null_space_rows", "null_space_decisions"]
 
 _EPS = float(np.finfo(np.float64).eps)
 # False: certify every pair Gram with the shifted Cholesky test (the inverse-norm bound's fallback;
@@ -34,31 +34,14 @@ _EPS = float(np.finfo(np.float64).eps)
 _INVERSE_BOUND = True
 
 
-def enabled() -> bool:
-    """Whether the compiled kernel runs: numba imports and ``$RDMW_NUMBA`` is not ``0``."""
-    return numba is not None and compiled_kernels()
-
-
 @jit
-def _scaled_residuals(x, k, n, ok):
-    """B0-scaled residuals r (2k, C), the scaled mean difference d (C,), the per-fold variance
-    changes ``var_f / var0 - 1`` (k, C) and the pair's per-channel scale ``1/std0``."""
-    n_chan = x.shape[1]
+def _scaled_residuals(xa, xb, k, n, ok):
+    """B0-scaled residuals r (2k, C) (class a, then b), the scaled mean difference d (C,) and the
+    per-fold variance changes ``var_f / var0 - 1`` (k, C) of one pair-time; a fold whose variance
+    drops below ``_MIN_VAR_FRAC`` of the pair's, or a constant channel, leaves it uncertified."""
+    n_chan = xa.shape[1]
     c = k / (k - 1)
-    r = np.empty((2 * k, n_chan))
-    qdiag = np.zeros(n_chan)
-    means = np.zeros((2, n_chan))
-    for s in range(2):
-        for i in range(k):
-            for ch in range(n_chan):
-                means[s, ch] += x[s * k + i, ch]
-        for ch in range(n_chan):
-            means[s, ch] /= k
-        for i in range(k):
-            for ch in range(n_chan):
-                v = x[s * k + i, ch] - means[s, ch]
-                r[s * k + i, ch] = v
-                qdiag[ch] += v * v
+    means, r, qdiag = class_residuals(xa, xb)
     live = np.empty(n_chan, dtype=np.bool_)
     for ch in range(n_chan):
         live[ch] = qdiag[ch] > 0
@@ -113,13 +96,7 @@ def _pair_inverse(z0, tau, n, inv_bound):
             fro += gi[i, i] * gi[i, i]
         cert = inv_bound and math.sqrt(fro) * (2.0 * (tau + 100.0 * m0 * _EPS * (n * n_chan))) < 1.0
         if not cert:
-            tr = 0.0
-            for i in range(m0):
-                tr += g0[i, i]
-            shift = tau + 100.0 * m0 * _EPS * tr
-            for i in range(m0):
-                g0[i, i] -= shift
-            cert = chol(g0, m0) > 0.0
+            cert = shifted_chol_ok(g0, m0, tau)
     if not cert:
         gi[:, :] = 0.0
         for i in range(m0):
@@ -161,17 +138,18 @@ def _null_basis(om, z0t, dtm):
 
 
 @jit
-def _pair_time(x, k, tau, om, hcoef, w3, inv_bound, sf, cf, dec, ok):
-    """Decisions ``dec`` (k, 2) and certificates ``ok`` (k,) of one pair-time ``x`` (2k, C); the
-    names follow :func:`._lda_null._null_space`. ``sf`` (q, q, kp) and ``cf`` (3, q, kp): the
-    fold systems' workspace, its lanes ``f >= k`` the identity (they stay so)."""
-    n_chan = x.shape[1]
+def _pair_time(xa, xb, k, tau, om, hcoef, w3, inv_bound, sf, cf, dec, ok):
+    """Decisions ``dec`` (k, 2) and certificates ``ok`` (k,) of one pair-time (the trials ``xa``,
+    ``xb`` (k, C) of its two classes); the names follow :func:`._lda_null._null_space`. ``sf``
+    (q, q, kp) and ``cf`` (3, q, kp): the fold systems' workspace, its lanes ``f >= k`` the
+    identity (they stay so)."""
+    n_chan = xa.shape[1]
     n = 2 * (k - 1)
     m0 = 2 * k - 2
     q0 = n_chan - m0
     q = q0 + 2
     ok[:] = True
-    r, ds, ndelta = _scaled_residuals(x, k, n, ok)
+    r, ds, ndelta = _scaled_residuals(xa, xb, k, n, ok)
     z0 = np.empty((m0, n_chan))
     helmert_t(r[:k], z0[:k - 1], k, hcoef)
     helmert_t(r[k:], z0[k - 1:], k, hcoef)
@@ -256,13 +234,14 @@ def _pair_time(x, k, tau, om, hcoef, w3, inv_bound, sf, cf, dec, ok):
     mtv = np.empty((k, m0))
     udv = np.empty(k)
     beta = np.empty((k, 2))
+    hf = np.empty(k - 1)                                          # Helmert row of trial f
     for f in range(k):
+        helmert_row(f, hcoef, hf)
         nn00 = nn01 = nn11 = 0.0                                  # p_s^T p_s'
         for jc in range(k - 1):
-            hf = hcoef[jc] if f <= jc else (-(jc + 1) * hcoef[jc] if f == jc + 1 else 0.0)
-            nn00 += ft[0, f, jc] * hf
-            nn01 += ft[0, f, k - 1 + jc] * hf
-            nn11 += ft[1, f, k - 1 + jc] * hf
+            nn00 += ft[0, f, jc] * hf[jc]
+            nn01 += ft[0, f, k - 1 + jc] * hf[jc]
+            nn11 += ft[1, f, k - 1 + jc] * hf[jc]
         det = nn00 * nn11 - nn01 * nn01
         if not det > _MIN_DOWNDATE * nn00 * nn11:                 # p_a, p_b near-parallel
             ok[f] = False
@@ -273,11 +252,10 @@ def _pair_time(x, k, tau, om, hcoef, w3, inv_bound, sf, cf, dec, ok):
             w[p] = ud[0, p] - yd[f, p]
         a0 = a1 = 0.0
         for jc in range(k - 1):
-            hf = hcoef[jc] if f <= jc else (-(jc + 1) * hcoef[jc] if f == jc + 1 else 0.0)
-            w[jc] += w3[2, 1] * hf
-            w[k - 1 + jc] += w3[2, 2] * hf
-            a0 += w[jc] * hf
-            a1 += w[k - 1 + jc] * hf
+            w[jc] += w3[2, 1] * hf[jc]
+            w[k - 1 + jc] += w3[2, 2] * hf[jc]
+            a0 += w[jc] * hf[jc]
+            a1 += w[k - 1 + jc] * hf[jc]
         al0, al1 = i00 * a0 + i01 * a1, i01 * a0 + i11 * a1
         uv = b0 = b1 = 0.0
         for p in range(m0):
@@ -290,9 +268,8 @@ def _pair_time(x, k, tau, om, hcoef, w3, inv_bound, sf, cf, dec, ok):
         beta[f, 0] = be0
         beta[f, 1] = be1
         for jc in range(k - 1):
-            hf = hcoef[jc] if f <= jc else (-(jc + 1) * hcoef[jc] if f == jc + 1 else 0.0)
-            w[jc] -= be0 * hf
-            w[k - 1 + jc] -= be1 * hf
+            w[jc] -= be0 * hf[jc]
+            w[k - 1 + jc] -= be1 * hf[jc]
     g = np.empty((k, n_chan))                                     # g = D M^T v, then Delta_f g
     abt(mtv, np.ascontiguousarray(dtm.T), g)
     for f in range(k):
@@ -317,7 +294,6 @@ def _pair_time(x, k, tau, om, hcoef, w3, inv_bound, sf, cf, dec, ok):
 def _decisions(slices, rows, k, tau, om, hcoef, w3, inv_bound, dec, ok):
     n_chan = slices.shape[2]
     q, kp = n_chan - 2 * k + 4, (k + 7) // 8 * 8
-    x = np.empty((2 * k, n_chan))
     # the fold systems' workspace, allocated once: its padding lanes hold the identity, which the
     # factorisation and solves leave as it is
     sf = np.zeros((q, q, kp))
@@ -326,9 +302,8 @@ def _decisions(slices, rows, k, tau, om, hcoef, w3, inv_bound, dec, ok):
         for a in range(q):
             sf[a, a, f] = 1.0
     for p in range(rows.shape[0]):
-        x[:k] = slices[rows[p, 0]]
-        x[k:] = slices[rows[p, 1]]
-        _pair_time(x, k, tau, om, hcoef, w3, inv_bound, sf, cf, dec[p], ok[p])
+        _pair_time(slices[rows[p, 0]], slices[rows[p, 1]], k, tau, om, hcoef, w3, inv_bound, sf, cf,
+                   dec[p], ok[p])
 
 
 def _constants(k: int, n_chan: int) -> tuple:

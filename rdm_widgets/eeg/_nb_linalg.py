@@ -1,10 +1,10 @@
-"""Small dense linear algebra for the compiled null-space kernel (:mod:`._lda_null_nb`), written
+"""Small dense linear algebra for the compiled LDA kernels (:mod:`._lda_null_nb`,
+:mod:`._lda_avgref_nb`), written
 for matrices of tens of rows: register-blocked products, Cholesky factors, Helmert contrasts and
 the k fold systems factorised side by side in vector lanes.
 
 Every function is compiled with numba (``nogil``, cached on disk) when numba imports; without it
-they stay plain Python (correct, slow: the kernel is then not used, see
-:func:`._lda_null_nb.enabled`). ``fastmath`` allows reassociation and contraction (sums run in
+they stay plain Python (correct, slow: the kernels are then not used, see :func:`._lda._compiled`). ``fastmath`` allows reassociation and contraction (sums run in
 vector lanes, FMA) and nothing else: NaN and inf keep their meaning, the certificates test for
 them.
 """
@@ -19,8 +19,10 @@ try:                                                              # optional: th
 except ImportError:                                               # pragma: no cover - numba is a dependency
     numba = None
 
-__all__ = ["jit", "abt", "aat", "abt_lower_b", "chol", "lower_inverse", "helmert_t", "helmert_rows", "fold_gram",
-           "chol_lanes", "solve_lanes", "time_major"]
+__all__ = ["jit", "abt", "aat", "abt_lower_b", "chol", "shifted_chol_ok", "lower_inverse", "class_residuals",
+           "helmert_t", "helmert_rows", "helmert_row", "fold_gram", "chol_lanes", "solve_lanes", "time_major"]
+
+_EPS = float(np.finfo(np.float64).eps)
 
 _FASTMATH = {"reassoc", "contract", "nsz"}
 
@@ -128,6 +130,44 @@ def chol(a, m):
 
 
 @jit
+def shifted_chol_ok(g, m, tau):
+    """Whether ``lambda_min(g[:m, :m]) > tau`` is certified by a Cholesky of ``g - shift I``, with
+    the Cholesky backward error (~m eps tr(g)) added to ``tau`` (as
+    :func:`._lda_base._chol_lower_bound_ok`). Overwrites ``g``."""
+    tr = 0.0
+    for i in range(m):
+        tr += g[i, i]
+    shift = tau + 100.0 * m * _EPS * tr
+    for i in range(m):
+        g[i, i] -= shift
+    return chol(g, m) > 0.0
+
+
+@jit
+def class_residuals(xa, xb):
+    """Class means (2, C), residuals (2k, C) (class a's k rows, then b's) and their per-channel
+    sums of squares (C,) of the trials ``xa``, ``xb`` (k, C) of one pair-time."""
+    k, n_chan = xa.shape
+    means = np.zeros((2, n_chan))
+    for i in range(k):
+        for ch in range(n_chan):
+            means[0, ch] += xa[i, ch]
+            means[1, ch] += xb[i, ch]
+    for ch in range(n_chan):
+        means[0, ch] /= k
+        means[1, ch] /= k
+    r = np.empty((2 * k, n_chan))
+    qdiag = np.zeros(n_chan)
+    for i in range(k):
+        for ch in range(n_chan):
+            va, vb = xa[i, ch] - means[0, ch], xb[i, ch] - means[1, ch]
+            r[i, ch] = va
+            r[k + i, ch] = vb
+            qdiag[ch] += va * va + vb * vb
+    return means, r, qdiag
+
+
+@jit
 def lower_inverse(l, out, m):
     """``out[:m, :m] = L^-1`` for the lower factor in ``l[:m, :m]``, row by row (row i of L^-1
     is ``(e_i - sum_p L_ip row_p) / L_ii``: contiguous rows); zero above the diagonal."""
@@ -153,6 +193,14 @@ def helmert_t(r, out, k, coef):
         for c in range(width):
             acc[c] += r[j, c]
             out[j, c] = (acc[c] - (j + 1) * r[j + 1, c]) * coef[j]
+
+
+@jit
+def helmert_row(i, coef, out):
+    """``out[j] = H[i, j]``: row i of the (k, k-1) Helmert basis (``coef_j`` for i <= j,
+    ``-(j+1) coef_j`` for i = j+1, else 0)."""
+    for j in range(out.shape[0]):
+        out[j] = coef[j] if i <= j else (-(j + 1) * coef[j] if i == j + 1 else 0.0)
 
 
 @jit

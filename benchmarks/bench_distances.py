@@ -14,6 +14,10 @@ Compared side by side in one run (interleaved rounds; best and median of ``--rep
 - ``gemm``: the raw ``torch.mm(x, x.T)`` of the same matrix, already on the device (the floor: the
   same number of multiply-adds, no other work) -> achieved fraction of its rate;
 - accuracy: max |ours - float64 numpy| for each distance (and before), on the whole RDM;
+- memory (CPU, Linux): the peak resident memory of one call from numpy above what the process held
+  before it (``/proc/self/clear_refs`` resets the high-water mark ``VmHWM``), ours and before;
+- small RDMs (``--small``): medians of many calls from numpy at the sizes of a dashboard's
+  layers (20 x 384 ... 1000 x 1000), ours and before, where fixed costs show;
 - ``scipy``: ``pdist(x64, 'correlation')`` in float64, what most people use (one timing when a
   run takes over 20 s; ``--no-scipy`` skips it); ``rsatoolbox`` likewise (``--no-rsatoolbox``).
 
@@ -22,6 +26,7 @@ Usage::
     python benchmarks/bench_distances.py            # N=2000, D=50000 (scipy takes ~1-3 min)
     python benchmarks/bench_distances.py --quick    # N=1000, D=20000
     python benchmarks/bench_distances.py --no-scipy --no-rsatoolbox --before /tmp/gemmbase
+    python benchmarks/bench_distances.py --small    # also small RDMs (fixed costs)
     python benchmarks/bench_distances.py --device cuda
 
 Results (ratios) go to ``benchmarks/results/distances.md``.
@@ -105,6 +110,54 @@ def run_variant(mod, x, distance, device, overwrite, full):
         tri._BLOCK_ROWS.update(rows)
 
 
+def _status_mib(key: str) -> float:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(key + ":"):
+                return int(line.split()[1]) / 1024
+    raise KeyError(key)
+
+
+def peak_above(fn) -> float:
+    """Peak resident memory (MiB) of ``fn()`` above the process's resident memory before it, or
+    NaN where the high-water mark cannot be reset (not Linux)."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")                             # resets VmHWM to the current VmRSS
+        before = _status_mib("VmRSS")
+    except OSError:
+        return float("nan")
+    out = fn()
+    peak = _status_mib("VmHWM") - before
+    del out
+    return peak
+
+
+#: (N, D) of the small-RDM timings: MiniLM sentences, MobileNetV2's avgpool and features.18 on
+#: 78 images, and two mid sizes
+SMALL_SIZES = [(20, 384), (78, 1280), (78, 62720), (200, 2048), (1000, 1000)]
+
+
+def small_rdms(codes, distances, device, calls=40) -> list:
+    """Markdown rows: median ms of ``calls`` calls from numpy per size, distance and code."""
+    rng = np.random.default_rng(1)
+    rows = []
+    for n, d in SMALL_SIZES:
+        x = np.maximum(rng.standard_normal((n, d), dtype=np.float32) + np.float32(0.3), 0)
+        for dist in distances:
+            med = {}
+            for code, mod in codes:
+                mod.pairwise_distances(x, dist, device=device)
+                ts = [timed(lambda: mod.pairwise_distances(x, dist, device=device), device)[0]
+                      for _ in range(calls)]
+                med[code] = float(np.median(ts)) * 1e3
+            ratio = f"{med['before'] / med['ours']:.2f}x" if "before" in med else "-"
+            rows.append(f"| {n} x {d} | {dist} | " + " | ".join(f"{med[c]:.2f}" for c, _ in codes)
+                        + f" | {ratio} |")
+            print(rows[-1], flush=True)
+    return rows
+
+
 def load_average() -> str:
     return "/".join(f"{v:.1f}" for v in os.getloadavg())
 
@@ -118,6 +171,7 @@ def main(argv=None):
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--distances", default="correlation,cosine,euclidean")
     ap.add_argument("--before", type=Path, default=None, help="root of the previous version's checkout")
+    ap.add_argument("--small", action="store_true", help="also time small RDMs (fixed costs)")
     ap.add_argument("--no-scipy", action="store_true")
     ap.add_argument("--no-rsatoolbox", action="store_true")
     ap.add_argument("--out", type=Path, default=RESULTS, help="markdown result fragment")
@@ -161,6 +215,12 @@ def main(argv=None):
                     if overwrite:
                         del xc                       # overwrite_x destroyed it
     del xt
+    peaks = {}
+    if device.type == "cpu":
+        for dist in distances:
+            for code, mod in codes:
+                peaks[(dist, code)] = peak_above(lambda: mod.pairwise_distances(x, dist, device=device))
+                print(f"peak memory {dist} {code}: {peaks[(dist, code)]:.0f} MiB above the input", flush=True)
     t_gemm, m_gemm = min(times["gemm"]), float(np.median(times["gemm"]))
     print(f"gemm: best {t_gemm:.3f} s, median {m_gemm:.3f} s ({flops / t_gemm / 1e9:.1f} GFLOP/s)", flush=True)
 
@@ -239,8 +299,17 @@ def main(argv=None):
         f"Max |RDM - float64 numpy| (whole RDM, default path from numpy): {acc}.",
         "",
     ]
+    if peaks:
+        lines += [f"Peak resident memory of one call from numpy, above what the process held before it "
+                  f"(x itself: {x.nbytes / 2**20:.0f} MiB; the RDM: {n * n * 4 / 2**20:.0f} MiB): "
+                  + "; ".join(f"{dist} " + " / ".join(f"{code} {peaks[(dist, code)]:.0f} MiB" for code, _ in codes)
+                              for dist in distances) + ".", ""]
     if rows:
         lines += ["| method | time (s) | ratio |", "|---|---|---|", *rows, ""]
+    if args.small:
+        lines += ["Small RDMs from numpy (medians of 40 calls, ms; ratio = before / ours):", "",
+                  "| N x D | distance | " + " | ".join(c for c, _ in codes) + " | ratio |",
+                  "|---|---|" + "---:|" * (len(codes) + 1), *small_rdms(codes, distances, device), ""]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     tmp = args.out.with_suffix(".md.tmp")
     tmp.write_text("\n".join(lines) + "\n")

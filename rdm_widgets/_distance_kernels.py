@@ -13,10 +13,11 @@ import torch
 
 from ._covariance import ledoit_wolf_shrinkage
 from ._distance_accuracy import mm_t, refine_pairs_, row_norms
+from ._distance_gram import block_gram, gram_norms, gram_rows
 from ._distance_prep import _source, prep_pass
 from ._distance_scaling import common_scale, global_exponent, mul_pow2_, rescale_rows_, unscale_
 
-__all__ = ["prepare_features", "as_result", "custom_pair", "custom_blocks",
+__all__ = ["prepare_features", "copies_source", "as_result", "custom_pair", "custom_blocks",
            "check_x", "symmetrize_"]
 
 
@@ -320,10 +321,40 @@ _ROW_LOCAL = {
 #: preprocessing pass takes from the source chunk it reads anyway (the same values, the same result)
 _FROM_EXTREMES = {_constant_rows: _constant_from, _zero_rows: _zero_from}
 
+def _unit_rows_from_gram(center):
+    def build(x, device, dtype):
+        done = gram_rows(x, center, device, dtype)
+        return None if done is None else (block_gram,) + done
+    return build
+
+
+def _norms_from_gram(x, device, dtype):
+    state = gram_norms(x, device, dtype)
+    return None if state is None else (None, state, None, None)
+
+
+#: (block, prepare, preprocess) of a built-in distance -> ``build(x, device, dtype)``, which returns
+#: ``(block or None for the distance's own, state, row max, row min)`` computed from the source's
+#: own Gram matrix (:mod:`rdm_widgets._distance_gram`, no working copy), or None where the source is
+#: not already in the working dtype or the numerics call for the working copy
+_FROM_GRAM = {
+    (_block_one_minus_dot, _prepare_unit_rows, None): _unit_rows_from_gram(False),
+    (_block_one_minus_dot, _prepare_unit_rows, "center_rows"): _unit_rows_from_gram(True),
+    (_block_euclidean, _prepare_sqnorms, "center_columns"): _norms_from_gram,
+    (_block_sqeuclidean, _prepare_sqnorms, "center_columns"): _norms_from_gram,
+}
+
+
+def copies_source(spec) -> bool:
+    """Whether ``spec`` makes an (N, D) working copy even of features already contiguous in the
+    working dtype on the device (False: computed from their own Gram matrix where the numerics
+    allow, :mod:`rdm_widgets._distance_gram`). For cost estimates."""
+    return (spec.block, spec.prepare, spec.preprocess) not in _FROM_GRAM
+
 
 def prepare_features(x, spec, device, dtype, overwrite: bool = False) -> tuple:
-    """The prepared state of ``spec`` (a :class:`rdm_widgets.distances.DistanceSpec`) for ``x``
-    and its degenerate rows, with as few passes over the (N, D) features as possible.
+    """The kernel and prepared state of ``spec`` (a :class:`rdm_widgets.distances.DistanceSpec`)
+    for ``x`` and its degenerate rows, with as few passes over the (N, D) features as possible.
 
     Parameters
     ----------
@@ -337,8 +368,13 @@ def prepare_features(x, spec, device, dtype, overwrite: bool = False) -> tuple:
 
     Returns
     -------
+    block : callable or None
+        ``block(state, rows)``: ``spec.block``, or :func:`rdm_widgets._distance_gram.block_gram`
+        where correlation / cosine are taken from the source's Gram matrix (no working copy).
     state : object
-        ``spec.prepare(working copy)`` (the working copy for a custom callable or no ``prepare``).
+        What ``block`` takes: ``spec.prepare(working copy)`` (the working copy for a custom
+        callable or no ``prepare``), or its equivalent on the source rows (no working copy:
+        :mod:`rdm_widgets._distance_gram`).
     bad : np.ndarray of int64, (n_bad,)
         Rows for which ``spec.degenerate`` holds (empty without one).
     """
@@ -346,14 +382,22 @@ def prepare_features(x, spec, device, dtype, overwrite: bool = False) -> tuple:
     bad = None
     if spec.degenerate is not None and fused_bad is None:   # before x may be overwritten
         bad = spec.degenerate(_source(x))
-    step, finish = _ROW_LOCAL.get(spec.prepare, (None, None))
-    done = prep_pass(x, spec.preprocess, device, dtype, overwrite=overwrite, rows=step,
-                     extremes=fused_bad is not None)
-    if fused_bad is not None:
-        bad = fused_bad(done.row_max, done.row_min)
-    if finish is not None:
-        state = finish(done.x, done.per_row)
+    build = _FROM_GRAM.get((spec.block, spec.prepare, spec.preprocess))
+    gram = None if build is None else build(x, device, dtype)
+    if gram is not None:
+        block, state, row_max, row_min = gram
+        block = block or spec.block
     else:
-        state = spec.prepare(done.x) if spec.prepare is not None else done.x
+        step, finish = _ROW_LOCAL.get(spec.prepare, (None, None))
+        done = prep_pass(x, spec.preprocess, device, dtype, overwrite=overwrite, rows=step,
+                         extremes=fused_bad is not None)
+        row_max, row_min = done.row_max, done.row_min
+        if finish is not None:
+            state = finish(done.x, done.per_row)
+        else:
+            state = spec.prepare(done.x) if spec.prepare is not None else done.x
+        block = spec.block
+    if fused_bad is not None:
+        bad = fused_bad(row_max, row_min)
     bad = np.zeros(0, np.int64) if bad is None else torch.nonzero(bad).flatten().cpu().numpy().astype(np.int64)
-    return state, bad
+    return block, state, bad

@@ -10,8 +10,11 @@ sample, see ``_extremes``) and mean are taken, the centred values written once, 
 The results are the same bits as the separate passes (each step is row-local, so chunking
 changes nothing). On 2 CPU cores at 2000 x 50000 float32 this preprocessing took 71-76 ms
 instead of 98-101 ms for correlation in place (``overwrite_x``), 54-56 instead of 78-79 for
-cosine; from numpy it is bounded by the first touch of the new (N, D) working copy (~100 ms).
-:mod:`rdm_widgets._distance_kernels` builds on it; ``working_copy`` is the pass without extras.
+cosine; from numpy it is bounded by the first touch of the new (N, D) working copy (~100 ms),
+which is why correlation, cosine and the euclidean distances of features already in the working
+dtype make none at all (:mod:`rdm_widgets._distance_gram`) and come here only where their
+numerics need the copy. :mod:`rdm_widgets._distance_kernels` builds on it; ``working_copy`` is the
+pass without extras.
 """
 from __future__ import annotations
 

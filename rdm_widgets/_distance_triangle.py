@@ -20,6 +20,7 @@ import math
 
 import torch
 
+from ._distance_gram import block_gram, leading_gram
 from ._distance_kernels import (_block_chebyshev, _block_euclidean, _block_mahalanobis, _block_manhattan,
                                 _block_one_minus_dot, _block_sqeuclidean)
 
@@ -51,6 +52,7 @@ LOWER = {
     _block_sqeuclidean: _leading_norm_rows,
     _block_euclidean: _leading_norm_rows,
     _block_mahalanobis: _leading_mahalanobis,
+    block_gram: leading_gram,
 }
 
 #: rows per triangle block by device type. Measured on 2 CPU cores (BENCHMARKS.md, "DNN RDMs"): with

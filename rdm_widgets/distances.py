@@ -15,7 +15,15 @@ A distance is registered once with :func:`register_distance` and is made of
   one read and one write of the features before the GEMM;
 - ``block(state, rows) -> (len(rows), N)``: one block of rows of the RDM.
 
-``chunk_size`` bounds the rows per block: beyond the working copy of the features and
+No working copy at all for correlation, cosine, euclidean and sqeuclidean when ``x`` is already
+a contiguous array of the working dtype on the device (float32 numpy features on the CPU): their
+RDMs are then corrections of the features' own Gram matrix ``x x'`` (rank one for the row
+centring, the row norms as scales; the euclidean identity needs no centring), read once for
+their row statistics and never written (:mod:`rdm_widgets._distance_gram`). Where those
+corrections would cost digits -- rows whose mean is large beside their spread, features whose
+common offset dwarfs their variance, extreme scales -- the working copy is made as described.
+
+``chunk_size`` bounds the rows per block: beyond the working copy of the features (if any) and
 what ``prepare`` stores (listed below), the extra memory is one ``(chunk_size, N)`` block
 plus the ``(N, N)`` result (kept on the CPU). Computation happens in ``dtype``
 (float32 by default; Net2Brain silently upcasts to float64, which doubles memory and time).
@@ -38,7 +46,8 @@ mahalanobis    center_columns      D <= N: whitened rows (N, D) + squared norms;
 
 Numerics: euclidean-type distances use the Gram identity on column-centred data (they are
 translation invariant, and centring removes the float32 cancellation a large common offset
-would cause), negative squared distances from rounding are clamped to 0, and pairs whose
+would cause; without a working copy, on the features themselves where their energy is at most
+4 times their variance), negative squared distances from rounding are clamped to 0, and pairs whose
 squared distance is below 1% (float32) of ``|x_i|^2 + |x_j|^2`` -- where the identity has
 lost digits, e.g. tight clusters far from the centroid -- are recomputed directly in
 float64. Every built-in
@@ -387,7 +396,7 @@ def pairwise_distances(x, distance="correlation", *, chunk_size: Optional[int] =
     bounds = [(s, min(s + step, n)) for s in range(0, n, step)]
     with torch.no_grad(), ProgressReporter(len(bounds), progress) as reporter:
         # one pass over x: working copy, preprocessing, degenerate rows and a row-local prepare
-        state, bad = prepare_features(x, spec, dev, dtype, overwrite=bool(overwrite_x))
+        block, state, bad = prepare_features(x, spec, dev, dtype, overwrite=bool(overwrite_x))
         if spec.func is not None:
             xw = state
             if chunk_size is None:
@@ -400,13 +409,13 @@ def pairwise_distances(x, distance="correlation", *, chunk_size: Optional[int] =
             return out
         out, rows = None, triangle_rows(dev)
         # symmetric built-ins in more than one block: one triangle, half the products
-        triangle = spec.symmetric and spec.block in LOWER and (len(bounds) > 1 or n > rows)
+        triangle = spec.symmetric and block in LOWER and (len(bounds) > 1 or n > rows)
         if triangle:
             out = torch.empty((n, n), dtype=dtype)
-            mirror_lower_(out, lower_triangle(spec.block, state, out, bounds, rows, reporter, name))
+            mirror_lower_(out, lower_triangle(block, state, out, bounds, rows, reporter, name))
             bounds = []
         for s, e in bounds:
-            blk = spec.block(state, slice(s, e))
+            blk = block(state, slice(s, e))
             if tuple(blk.shape) != (e - s, n):
                 raise ValueError(f"Distance {name!r}: block returned shape {tuple(blk.shape)}; "
                                  f"expected {(e - s, n)}.")

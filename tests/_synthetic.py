@@ -33,3 +33,12 @@ def random_rdm(n: int, seed=1) -> np.ndarray:
     m = (m + m.T) / 2
     np.fill_diagonal(m, 0)
     return m
+
+
+def relu_features(n=40, d=300, seed=0) -> np.ndarray:
+    """(n, d) float32 ReLU-like features with 4 planted categories (bench_distances' generator,
+    small)."""
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, d), dtype=np.float32)
+    x += np.repeat(rng.standard_normal((4, d), dtype=np.float32), -(-n // 4), axis=0)[:n]
+    return np.maximum(x, 0)

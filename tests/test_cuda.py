@@ -35,6 +35,26 @@ def test_every_distance_on_cuda_matches_reference(planted, name, dtype):
     np.testing.assert_allclose(chunked.numpy(), ours.numpy(), **TOL[dtype])
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("name", ["correlation", "cosine", "euclidean", "sqeuclidean"])
+def test_gram_path_on_a_cuda_tensor(planted, name, dtype):
+    """Features already on the GPU in the working dtype: the RDM comes from their own Gram matrix
+    (rdm_widgets._distance_gram, no working copy), as close to scipy as from numpy."""
+    from rdm_widgets import _distance_gram, _distance_kernels
+    from rdm_widgets.distances import check_distance
+
+    x = torch.as_tensor(planted, dtype=dtype, device="cuda")
+    block, state, _ = _distance_kernels.prepare_features(x, check_distance(name).spec, torch.device("cuda"), dtype)
+    rows = state.x if block is _distance_gram.block_gram else state[0]
+    assert rows.data_ptr() == x.data_ptr()                              # no working copy
+    before = x.clone()
+    for chunk_size in (None, 5):
+        ours = pairwise_distances(x, name, device="cuda", dtype=dtype, chunk_size=chunk_size)
+        assert ours.device.type == "cpu"
+        np.testing.assert_allclose(ours.numpy(), reference(planted, name), **TOL[dtype])
+    assert torch.equal(x, before)
+
+
 def test_custom_callable_on_cuda(planted):
     seen = []
 

@@ -8,19 +8,13 @@ import pytest
 import torch
 from scipy.spatial.distance import pdist, squareform
 
+from _synthetic import relu_features as _features
+from rdm_widgets import _distance_kernels as kernels
 from rdm_widgets import _distance_prep as prep
 from rdm_widgets._distance_kernels import _constant_rows, _zero_rows, prepare_features
 from rdm_widgets.distances import DegenerateRowsWarning, check_distance, pairwise_distances
 
 CPU = torch.device("cpu")
-
-
-def _features(n=40, d=300, seed=0):
-    """ReLU-like features with a planted category structure (the bench's generator, small)."""
-    rng = np.random.default_rng(seed)
-    x = rng.standard_normal((n, d), dtype=np.float32)
-    x += np.repeat(rng.standard_normal((4, d), dtype=np.float32), -(-n // 4), axis=0)[:n]
-    return np.maximum(x, 0)
 
 
 def _separate(x, name, dtype=torch.float32):
@@ -54,21 +48,28 @@ def chunked(request, monkeypatch):
     return request.param
 
 
+@pytest.fixture
+def copy_path(monkeypatch):
+    """Correlation and cosine through the working copy too (not from the source's Gram matrix,
+    rdm_widgets._distance_gram, which tests/test_distance_gram.py covers)."""
+    monkeypatch.setattr(kernels, "_FROM_GRAM", {})
+
+
 @pytest.mark.parametrize("name", ["correlation", "cosine", "spearman", "euclidean", "sqeuclidean", "mahalanobis"])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-def test_one_pass_gives_the_bits_of_the_separate_passes(chunked, name, dtype):
+def test_one_pass_gives_the_bits_of_the_separate_passes(chunked, copy_path, name, dtype):
     x = _features()
     x[5] = 3.0                                         # constant row
     x[9] = 0.0                                         # all-zero row
     for src in (x, x.astype(np.float64), torch.from_numpy(x)):
-        state, bad = prepare_features(src, check_distance(name).spec, CPU, dtype)
+        _, state, bad = prepare_features(src, check_distance(name).spec, CPU, dtype)
         ref_state, ref_bad = _separate(src, name, dtype)
         _same_state(state, ref_state)
         np.testing.assert_array_equal(bad, ref_bad)
 
 
 @pytest.mark.parametrize("name", ["correlation", "cosine", "euclidean"])
-def test_overwrite_x_in_place_gives_the_same_bits(chunked, name):
+def test_overwrite_x_in_place_gives_the_same_bits(chunked, copy_path, name):
     x = _features()
     ref = pairwise_distances(x, name, chunk_size=7)
     own = x.copy()
@@ -93,7 +94,7 @@ def test_sampled_degenerate_test_is_exact(chunked):
         for name, test in (("correlation", _constant_rows), ("cosine", _zero_rows)):
             src = x.copy()
             expected = torch.nonzero(test(torch.from_numpy(src))).flatten().numpy()
-            _, bad = prepare_features(src, check_distance(name).spec, CPU, torch.float32,
+            *_, bad = prepare_features(src, check_distance(name).spec, CPU, torch.float32,
                                       overwrite=mode == "in place")
             np.testing.assert_array_equal(bad, expected)
             np.testing.assert_array_equal(bad, [0] if name == "correlation" else [])   # by construction
@@ -105,11 +106,11 @@ def test_degenerate_test_reads_the_source_not_the_working_dtype(chunked):
     x = np.full((3, 200), 2 ** 25, dtype=np.int64)
     x[0, 100] += 1
     x[2] = np.arange(200)
-    _, bad = prepare_features(x, check_distance("correlation").spec, CPU, torch.float32)
+    *_, bad = prepare_features(x, check_distance("correlation").spec, CPU, torch.float32)
     np.testing.assert_array_equal(bad, [1])
     y = np.random.default_rng(2).normal(size=(3, 200))
     y[1] = 1e-50
-    _, bad = prepare_features(y, check_distance("cosine").spec, CPU, torch.float32)
+    *_, bad = prepare_features(y, check_distance("cosine").spec, CPU, torch.float32)
     assert bad.size == 0
 
 

@@ -64,6 +64,13 @@ def test_in_memory_arrays_count_the_working_copy():
     est = estimate_features({"a": x})               # float64 in, float32 working copy + conversion
     assert est.work["feature_bytes"] == 50 * 20 * 4 and est.work["file_reads"] == 0
     assert est.peak_bytes >= 2 * 50 * 20 * 4 + 50 * 50 * 4
+    # correlation, cosine, euclidean run on float32 arrays as they are (no working copy,
+    # rdm_widgets._distance_gram); spearman ranks a copy
+    y = np.zeros((50, 4000), np.float32)
+    peaks = {name: estimate_features({"a": y}, distance=name).peak_bytes
+             for name in ("correlation", "cosine", "euclidean", "spearman")}
+    assert peaks["correlation"] == peaks["cosine"] <= peaks["euclidean"] < y.nbytes / 10
+    assert peaks["spearman"] >= peaks["correlation"] + y.nbytes
 
 
 def test_estimate_features_on_demo_reads_headers_only(monkeypatch):

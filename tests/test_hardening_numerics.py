@@ -13,6 +13,7 @@ from scipy.spatial.distance import squareform
 from scipy.stats import spearmanr
 
 from _references import reference
+from rdm_widgets import _distance_kernels
 from rdm_widgets.distances import available_distances, pairwise_distances
 
 BUILT_IN = available_distances(include_aliases=False)
@@ -72,12 +73,19 @@ def test_sqeuclidean_beyond_float32_says_so(features):
 
 @pytest.mark.parametrize("name", BUILT_IN)
 @pytest.mark.parametrize("power", [70, -90, 120])
-def test_power_of_two_scale_is_exact(features, name, power):
+def test_power_of_two_scale_is_exact(features, name, power, monkeypatch):
     """Scaling features by 2**k (float32 squares overflow at k=70, underflow at k=-90) gives the
-    RDM of the unscaled features bit for bit (times 2**k, or 4**k, where the distance scales)."""
+    RDM of the unscaled features bit for bit (times 2**k, or 4**k, where the distance scales).
+
+    Correlation, cosine and euclidean of ordinary float32 features come from their Gram matrix without a
+    working copy (rdm_widgets._distance_gram), scaled ones through the copy, whose powers of two
+    are exact: the bits are compared with the copy path's, the default within float32 rounding."""
     if name == "sqeuclidean":                          # its values scale by 4**k: stay in float32
         power = {70: 40, -90: -50, 120: -45}[power]
+    default = pairwise_distances(features, name)
+    monkeypatch.setattr(_distance_kernels, "_FROM_GRAM", {})
     base = pairwise_distances(features, name)
+    torch.testing.assert_close(default, base, rtol=4e-6, atol=2e-6)
     x = torch.from_numpy(features).mul(2.0 ** power)
     assert torch.isfinite(x).all()
     with warnings.catch_warnings():

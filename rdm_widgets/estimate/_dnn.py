@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from .._cost import CostEstimate, calibrate, contention
+from .._distance_kernels import copies_source
 from .._distance_triangle import product_fraction
 from .._layer_rdms import RDMOptions, check_reduction_options, plan_job, rdm_options
 from .._validate import check_positive_int
@@ -33,6 +34,9 @@ CDIST_DISTANCES = ("manhattan", "chebyshev")
 # passes over the (N, D) working copy: conversion, centring, degenerate-row check, norms
 _PREP_PASSES = {"correlation": 6, "cosine": 5, "spearman": 10, "euclidean": 3, "sqeuclidean": 3,
                 "manhattan": 2, "chebyshev": 2, "mahalanobis": 4}
+# the same without a working copy (rdm_widgets._distance_gram, features already in the working
+# dtype on the CPU): row statistics read from the features, never written
+_GRAM_PREP_PASSES = {"correlation": 2, "cosine": 1, "euclidean": 2, "sqeuclidean": 2}
 # passes over the (N, N) result: clamp, symmetrise, finite check (+ the Gram-trick steps)
 _POST_PASSES = {"euclidean": 10, "sqeuclidean": 9, "mahalanobis": 10}
 # distances that refine close pairs through a (chunk, N) bool mask
@@ -147,6 +151,10 @@ def _rdm_cost(n: int, work: list, options: RDMOptions, reads: ReadCost, name_byt
         seconds += (reads.read_bytes / cal["read"] + reads.file_reads * max(per_file, cal["file_open"])
                     + reads.key_reads * max(per_key, cal["key_read"]))
     flops = extra_peak = 0
+    # correlation, cosine, euclidean: the features' own Gram matrix, no working copy (the CPU
+    # gets the features in the working dtype; another device needs its copy anyway)
+    gram = dev.type == "cpu" and not options.distance.is_custom and not copies_source(options.distance.spec)
+    prep = _GRAM_PREP_PASSES if gram else _PREP_PASSES
     # built-in distances over several blocks compute one triangle of the symmetric product
     share = 1.0 if options.distance.is_custom else product_fraction(n, options.chunk_size, dev)
     for w in work:
@@ -156,14 +164,14 @@ def _rdm_cost(n: int, work: list, options: RDMOptions, reads: ReadCost, name_byt
         pair_t *= share
         flops += pair_flops * w.n_times
         extra_peak = max(extra_peak, pair_peak, step * n if name in _REFINES_PAIRS else 0)
-        t = _PREP_PASSES.get(name, 4) * nd / mem_dev + _POST_PASSES.get(name, 4) * nn / mem_dev + pair_t
+        t = prep.get(name, 4) * nd / mem_dev + _POST_PASSES.get(name, 4) * nn / mem_dev + pair_t
         if timed:       # each time point's view copied out, its RDM copied into the (N, N, T) result
             t += (2 * nd + n * n * 8) / mem_dev + per_time
         if dev.type != "cpu":
             t += (nd + nn) / cal.get("transfer", mem)
         seconds += w.n_times * (t + n * n * out_item / cal["write"]) + per_layer
     dims = [w.width for w in work]
-    peak, extra_dev = _peak_bytes(n, dims, s, step, dev.type == "cpu", reads, extra_peak)
+    peak, extra_dev = _peak_bytes(n, dims, s, step, dev.type == "cpu", reads, extra_peak, copies=not gram)
     if timed:           # the (N, N, T) float64 result, its copy while saved, the time point's contiguous copy
         peak += max(2 * n * n * w.n_times * 8 + n * w.width * s for w in work)
     peak += red_peak
@@ -187,14 +195,16 @@ def _rdm_cost(n: int, work: list, options: RDMOptions, reads: ReadCost, name_byt
     return CostEstimate(float(seconds * busy), int(peak), int(disk), work_counts, str(dev))
 
 
-def _peak_bytes(n, dims, s, step, on_cpu, reads: ReadCost, extra_peak) -> tuple:
-    """(peak host bytes, extra device bytes) of a run."""
+def _peak_bytes(n, dims, s, step, on_cpu, reads: ReadCost, extra_peak, copies: bool = True) -> tuple:
+    """(peak host bytes, extra device bytes) of a run; ``copies``: whether the distance makes a
+    working copy of the features (:func:`rdm_widgets._distance_kernels.copies_source`)."""
     nn = n * n * s
     work_copy = max(n * d * s for d in dims)
     extra_dev = 0
     if on_cpu:
         # features read from files are converted in place; the caller's arrays are copied
-        peak = reads.block_bytes + (0 if reads.from_files else work_copy)
+        # unless the distance works on them as they are
+        peak = reads.block_bytes + (0 if reads.from_files or not copies else work_copy)
     else:
         peak, extra_dev = reads.block_bytes, work_copy + nn + step * n * s + extra_peak
     # unchunked on the CPU the block is the result; chunked, a (chunk, N) block comes on top;

@@ -13,8 +13,8 @@ doubled the memory. What the copy was for is a cheap correction of the raw Gram 
 - euclidean, sqeuclidean: ``|x_i|^2 + |x_j|^2 - 2 G_ij`` is translation invariant as it stands;
   the column centring only reduced its cancellation.
 
-So the features are read once (row sums, squared norms, column sums and the degenerate-row test,
-chunk by chunk) and the RDM blocks are the GEMM of the source rows plus a pass or two over each
+So the features are read once (row sums, squared norms and the degenerate-row test, chunk by
+chunk; the euclidean guard's centroid from a sample of rows) and the RDM blocks are the GEMM of the source rows plus a pass or two over each
 (rows, N) block -- no (N, D) write at all.
 
 Numerics: the GEMM now rounds the raw products, ``~eps |x_i| |x_j|``, which relative to the
@@ -40,7 +40,7 @@ from typing import Optional
 import numpy as np
 import torch
 
-from ._distance_accuracy import mm_t, row_norms, row_sums
+from ._distance_accuracy import mm_t, one_minus_, row_norms, row_sums
 from ._distance_prep import _extremes, _source
 from ._distance_scaling import safe_range
 
@@ -89,7 +89,7 @@ def _usable_source(x, device, dtype) -> Optional[torch.Tensor]:
     return src
 
 
-def gram_rows(x, center: bool, device, dtype) -> Optional[tuple]:
+def gram_rows(x, center: bool, degenerate, device, dtype) -> Optional[tuple]:
     """The :class:`GramRows` state for ``x`` and each row's extremes, or None where the path
     does not apply (see the module notes) and the caller makes a working copy instead.
 
@@ -99,6 +99,9 @@ def gram_rows(x, center: bool, device, dtype) -> Optional[tuple]:
         Checked by :func:`rdm_widgets._distance_kernels.check_x`.
     center : bool
         Correlation (rows centred) rather than cosine.
+    degenerate : callable
+        ``degenerate(row max, row min) -> (N,) bool``: the rows without a defined distance
+        (constant rows for correlation, all-zero rows for cosine), whose scale is set to 0.
     device : torch.device
     dtype : torch.dtype
         Working dtype: ``x`` must already be a contiguous array of it on ``device``.
@@ -125,7 +128,7 @@ def gram_rows(x, center: bool, device, dtype) -> Optional[tuple]:
             sums[s:s + step] = row_sums(chunk)
     # the guard on (N,) vectors in numpy: a dozen torch calls on them cost more than the whole
     # copy path for an RDM of 78 stimuli (~0.2 ms)
-    ok = ~((top == bottom) if center else (top == 0) & (bottom == 0)).cpu().numpy()
+    ok = ~degenerate(top, bottom).cpu().numpy()
     sq_h, sums_h = sq.cpu().numpy(), sums.cpu().numpy()
     lo, hi = safe_range(dtype)
     with np.errstate(all="ignore"):
@@ -145,8 +148,7 @@ def block_gram(state: GramRows, rows: slice) -> torch.Tensor:
     g = mm_t(state.x[rows], state.x)
     if state.shift is not None:
         g.addr_(state.shift[rows], state.shift, alpha=-1)
-    g.mul_(state.scale[rows, None]).mul_(state.scale[None, :])
-    return torch.sub(torch.ones((), dtype=g.dtype, device=g.device), g, out=g).clamp_(0, 2)
+    return one_minus_(g.mul_(state.scale[rows, None]).mul_(state.scale[None, :]))
 
 
 def leading_gram(state: GramRows, stop: int) -> GramRows:

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from ._covariance import ledoit_wolf_shrinkage
-from ._distance_accuracy import mm_t, refine_pairs_, row_norms
+from ._distance_accuracy import mm_t, one_minus_, refine_pairs_, row_norms
 from ._distance_gram import block_gram, gram_norms, gram_rows
 from ._distance_prep import _source, prep_pass
 from ._distance_scaling import common_scale, global_exponent, mul_pow2_, rescale_rows_, unscale_
@@ -152,12 +152,8 @@ def _prepare_unit_rows(x):
 
 
 def _one_minus_dot(za, zb):
-    """``1 - za zb'`` clipped to [0, 2]. The GEMM accumulates into zeros and 1 is subtracted
-    after: an ``addmm`` into ones rounds each of its ~D/256 partial sums against 1, which cost
-    ~10 ulps of 1 on wide layers (1.4e-6 at D = 62,720, against 6e-8 this way), for no
-    measurable time (one pass over the (rows, N) block beside a GEMM over D)."""
-    g = mm_t(za, zb)
-    return torch.sub(torch.ones((), dtype=g.dtype, device=g.device), g, out=g).clamp_(0, 2)
+    """``1 - za zb'`` clipped to [0, 2] (:func:`rdm_widgets._distance_accuracy.one_minus_`)."""
+    return one_minus_(mm_t(za, zb))
 
 
 def _block_one_minus_dot(z, rows):
@@ -321,9 +317,9 @@ _ROW_LOCAL = {
 #: preprocessing pass takes from the source chunk it reads anyway (the same values, the same result)
 _FROM_EXTREMES = {_constant_rows: _constant_from, _zero_rows: _zero_from}
 
-def _unit_rows_from_gram(center):
+def _unit_rows_from_gram(center, degenerate):
     def build(x, device, dtype):
-        done = gram_rows(x, center, device, dtype)
+        done = gram_rows(x, center, degenerate, device, dtype)
         return None if done is None else (block_gram,) + done
     return build
 
@@ -338,8 +334,8 @@ def _norms_from_gram(x, device, dtype):
 #: own Gram matrix (:mod:`rdm_widgets._distance_gram`, no working copy), or None where the source is
 #: not already in the working dtype or the numerics call for the working copy
 _FROM_GRAM = {
-    (_block_one_minus_dot, _prepare_unit_rows, None): _unit_rows_from_gram(False),
-    (_block_one_minus_dot, _prepare_unit_rows, "center_rows"): _unit_rows_from_gram(True),
+    (_block_one_minus_dot, _prepare_unit_rows, None): _unit_rows_from_gram(False, _zero_from),
+    (_block_one_minus_dot, _prepare_unit_rows, "center_rows"): _unit_rows_from_gram(True, _constant_from),
     (_block_euclidean, _prepare_sqnorms, "center_columns"): _norms_from_gram,
     (_block_sqeuclidean, _prepare_sqnorms, "center_columns"): _norms_from_gram,
 }

@@ -120,7 +120,7 @@ def test_ratio_guard_keeps_offsets_on_the_working_copy():
 
 def test_ratio_bound_is_what_the_guard_tests():
     x = _features(20, 300)
-    state, *_ = gram.gram_rows(x, True, CPU, torch.float32)
+    state, *_ = gram.gram_rows(x, True, kernels._constant_from, CPU, torch.float32)
     x64 = x.astype(np.float64)
     centred = x64 - x64.mean(axis=1, keepdims=True)
     np.testing.assert_allclose(state.scale.numpy(), 1 / np.linalg.norm(centred, axis=1), rtol=1e-6)
@@ -128,9 +128,9 @@ def test_ratio_bound_is_what_the_guard_tests():
     with pytest.MonkeyPatch.context() as mp:
         ratio = (x64 ** 2).sum(axis=1) / (centred ** 2).sum(axis=1)
         mp.setattr(gram, "MAX_RATIO", float(ratio.max()) * 0.99)
-        assert gram.gram_rows(x, True, CPU, torch.float32) is None
+        assert gram.gram_rows(x, True, kernels._constant_from, CPU, torch.float32) is None
         mp.setattr(gram, "MAX_RATIO", float(ratio.max()) * 1.01)
-        assert gram.gram_rows(x, True, CPU, torch.float32) is not None
+        assert gram.gram_rows(x, True, kernels._constant_from, CPU, torch.float32) is not None
 
 
 @pytest.mark.parametrize("name", ["correlation", "cosine"])
@@ -145,7 +145,9 @@ def test_what_the_path_leaves_to_the_working_copy(name):
         assert _err(ours, _scipy(x, name)) < 1e-6
     bad = x.copy()
     bad[2, 5] = np.nan
-    assert gram.gram_rows(bad, name == "correlation", CPU, torch.float32) is None
+    center = name == "correlation"
+    rule = kernels._constant_from if center else kernels._zero_from
+    assert gram.gram_rows(bad, center, rule, CPU, torch.float32) is None
     with pytest.raises(ValueError, match="NaN"):
         pairwise_distances(bad, name)
     assert _path(x, "spearman") == "copy"                       # ranks need a copy

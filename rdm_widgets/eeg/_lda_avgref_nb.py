@@ -32,7 +32,7 @@ def _fold_terms(g, k, c, gamma, sum_f, n, w, ok, frac, bil):
     """Per fold: the downdate certificate and fraction, and the 3x3 bilinear forms ``bil[f]``
     of (held-out a, held-out b, d_f) under ``(Q_f + mu v v^T)^-1`` (see the torch version).
     ``g`` (k, 5, 5): ``E_f^T base^-1 E_f`` for the basis [d, g, r_a, r_b, var_f]."""
-    gt = np.empty((5, 5))
+    gtt = np.empty((5, 5))                  # gam_t, transposed: W gam_t is abt(W, gtt)
     g5 = np.empty((5, 5))
     tmp = np.empty((5, 5))
     for f in range(k):
@@ -50,20 +50,10 @@ def _fold_terms(g, k, c, gamma, sum_f, n, w, ok, frac, bil):
             u0 = g[f, i, 2] * k00 + g[f, i, 3] * k01
             u1 = g[f, i, 2] * k01 + g[f, i, 3] * k11
             for j in range(5):
-                gt[i, j] = g[f, i, j] + u0 * g[f, 2, j] + u1 * g[f, 3, j]
+                gtt[j, i] = g[f, i, j] + u0 * g[f, 2, j] + u1 * g[f, 3, j]
         # g5 = W gam_t W^T
-        for i in range(5):
-            for j in range(5):
-                s = 0.0
-                for l in range(5):
-                    s += w[i, l] * gt[l, j]
-                tmp[i, j] = s
-        for i in range(5):
-            for j in range(5):
-                s = 0.0
-                for l in range(5):
-                    s += tmp[i, l] * w[j, l]
-                g5[i, j] = s
+        abt(w, gtt, tmp)
+        abt(tmp, w, g5)
         # second Woodbury step: - gamma g g^T + mu v v^T (det < 0 when exact)
         q11 = g5[3, 3] - 1.0 / gamma
         q12 = g5[3, 4]

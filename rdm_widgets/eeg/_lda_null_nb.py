@@ -105,18 +105,25 @@ def _pair_inverse(z0, tau, n, inv_bound):
 
 
 @jit
+def _project_out(x, z0t, dtm, t, out):
+    """``out = x - (x dtm^T) z0t^T``: the projection ``I - Z0^T D^T`` applied to the rows of ``x``
+    (q0, C); ``t`` is the (q0, m0) scratch."""
+    abt(x, dtm, t)
+    abt(t, z0t, out)
+    for a in range(x.shape[0]):
+        for ch in range(x.shape[1]):
+            out[a, ch] = x[a, ch] - out[a, ch]
+
+
+@jit
 def _null_basis(om, z0t, dtm):
     """U0^T (q0, C): the probe ``om`` projected with ``I - Z0^T D^T``, orthonormalised by Cholesky
     QR, projected once more (see :func:`._lda_null._null_basis`), and whether it is reliable."""
     q0, n_chan = om.shape
     m0 = dtm.shape[0]
     t = np.empty((q0, m0))
-    abt(om, dtm, t)
     u = np.empty((q0, n_chan))
-    abt(t, z0t, u)
-    for a in range(q0):
-        for ch in range(n_chan):
-            u[a, ch] = om[a, ch] - u[a, ch]
+    _project_out(om, z0t, dtm, t, u)
     uu = np.empty((q0, q0))
     aat(u, uu)
     good = chol(uu, q0) > 1e-6
@@ -128,12 +135,8 @@ def _null_basis(om, z0t, dtm):
     lower_inverse(uu, lu, q0)
     u2 = np.empty((q0, n_chan))
     abt(lu, np.ascontiguousarray(u.T), u2)                        # L^-1 u
-    abt(u2, dtm, t)
     u0t = np.empty((q0, n_chan))
-    abt(t, z0t, u0t)
-    for a in range(q0):
-        for ch in range(n_chan):
-            u0t[a, ch] = u2[a, ch] - u0t[a, ch]
+    _project_out(u2, z0t, dtm, t, u0t)
     return u0t, good
 
 
